@@ -1,0 +1,105 @@
+"""`python -m devstack` (what `make local` runs): the whole stack on this machine until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.stack import LocalStack, StackConfig
+
+
+def parse_arguments(argv: list[str]) -> StackConfig:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", 3000)), help="API port")
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        default=int(os.environ.get("AWS_PORT", 4566)),
+        help="moto's port (0: any free port)",
+    )
+    parser.add_argument("--redis-port", type=int, default=0, help="Redis port (0: any free port)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".devstack"))
+    parser.add_argument("--reset", action="store_true", help="start empty (forget the saved state)")
+    parser.add_argument("--ephemeral", action="store_true", help="neither load nor save any state")
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter (repeatable)",
+    )
+    parser.add_argument("--stack-name")
+    parser.add_argument("--log-level", default=os.environ.get("DEVSTACK_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)-16s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.reset and args.state_dir.exists():
+        import shutil
+
+        shutil.rmtree(args.state_dir)
+    return StackConfig(
+        template_path=args.template,
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        redis_port=args.redis_port,
+        state_dir=args.state_dir,
+        keep_state=not args.ephemeral,
+        stack_name=args.stack_name,
+        parameter_overrides=dict(item.split("=", 1) for item in args.parameter),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_arguments(sys.argv[1:] if argv is None else argv)
+    # Pool and client ids derived from their names: stable across runs, so tokens stay valid.
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY", "HASH")
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY", "HASH")
+    stack = LocalStack(config)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        endpoints = stack.start()
+    except Exception:
+        logging.getLogger("devstack").exception("the local stack could not start")
+        stack.stop()
+        return 1
+    print(banner(endpoints, config), flush=True)
+    stopping.wait()
+    print("stopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+def banner(endpoints: dict[str, object], config: StackConfig) -> str:
+    resources = endpoints["resources"]
+    assert isinstance(resources, dict)
+    lines = [
+        "",
+        "Photo feed local stack is up",
+        f"  API                    {endpoints['api_url']}",
+        f"  AWS endpoint           {endpoints['aws_endpoint_url']}   (export AWS_ENDPOINT_URL=… to use the aws CLI)",
+        f"  Redis                  {endpoints['redis_url']}",
+    ]
+    lines += [f"  {name:<22} {value}" for name, value in resources.items()]
+    kept = "kept between runs; make local RESET=1 starts empty" if config.keep_state else "not kept"
+    lines += [
+        f"  State                  {config.state_dir}/ ({kept})",
+        f"  Endpoints              {config.state_dir / 'endpoints.json'}",
+        "Ctrl-C stops it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

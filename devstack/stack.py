@@ -1,0 +1,140 @@
+"""The whole stack on one machine: Redis, moto, the template's resources, the functions, their
+event sources and the API, started in that order and stopped in the reverse one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack import state
+from devstack.aws import AwsClients, MotoServer, Provisioner, install_lambda_hook
+from devstack.gateway import ApiGateway, serve
+from devstack.pollers import EventSources
+from devstack.redis_server import RedisServer
+from devstack.runtime import FunctionRuntime
+from devstack.template import Template, samconfig_stack_name
+
+log = logging.getLogger("devstack")
+
+
+@dataclass
+class StackConfig:
+    template_path: Path = Path("template.yaml")
+    host: str = "127.0.0.1"
+    port: int = 3000
+    aws_port: int = 4566
+    redis_port: int = 0
+    region: str = "us-east-1"
+    state_dir: Path = Path(".devstack")
+    keep_state: bool = True
+    stack_name: str | None = None
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.redis: RedisServer | None = None
+        self.moto: MotoServer | None = None
+        self.aws: AwsClients | None = None
+        self.template: Template | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.events: EventSources | None = None
+        self._api_server: Any = None
+
+    def start(self) -> dict[str, Any]:
+        config = self.config
+        snapshot_dir = config.state_dir / "snapshot"
+        if not config.keep_state and config.state_dir.exists():
+            shutil.rmtree(config.state_dir)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+
+        self.redis = RedisServer(
+            host=config.host,
+            port=config.redis_port,
+            data_dir=config.state_dir / "redis" if config.keep_state else None,
+        ).start()
+        self.moto = MotoServer(config.host, config.aws_port)
+        self.moto.start()
+        self.aws = AwsClients(self.moto.url, config.region)
+
+        stack_name = config.stack_name or samconfig_stack_name(config.template_path.parent / "samconfig.toml")
+        self.template = Template.load(config.template_path, stack_name, config.region, config.parameter_overrides)
+        Provisioner(self.template, self.aws, config.host, self.redis.port).provision()
+
+        self.runtime = FunctionRuntime(self.template)
+        install_lambda_hook(self.runtime.invoke_for_moto)
+        self.runtime.load(
+            {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_REGION": config.region,
+                "AWS_DEFAULT_REGION": config.region,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        restored = False
+        if config.keep_state and snapshot_dir.exists():
+            state.restore(snapshot_dir, self.template, self.aws)
+            restored = True
+
+        self.events = EventSources(self.template, self.runtime, self.aws, skip_existing_stream_records=restored)
+        self.events.start()
+        gateway = ApiGateway(self.template, self.runtime, self.moto.url)
+        self._api_server = serve(gateway, config.host, config.port)
+        endpoints = self.describe(gateway)
+        (config.state_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
+        return endpoints
+
+    def describe(self, gateway: ApiGateway) -> dict[str, Any]:
+        assert self.template is not None
+        assert self.moto is not None
+        assert self.redis is not None
+        t = self.template
+        port = self._api_server.server_address[1]
+        return {
+            "api_url": f"http://{self.config.host}:{port}",
+            "aws_endpoint_url": self.moto.url,
+            "redis_url": self.redis.url,
+            "region": t.region,
+            "stack_name": t.stack_name,
+            "routes": [f"{route.method} {route.resource} -> {route.function.logical_id}" for route in gateway.routes],
+            "resources": {
+                logical_id: t.refs.get(logical_id)
+                for logical_id, resource in t.resources.items()
+                if resource["Type"]
+                in (
+                    "AWS::DynamoDB::Table",
+                    "AWS::S3::Bucket",
+                    "AWS::SQS::Queue",
+                    "AWS::SNS::Topic",
+                    "AWS::Cognito::UserPool",
+                    "AWS::Cognito::UserPoolClient",
+                    "AWS::Serverless::StateMachine",
+                )
+            },
+        }
+
+    def stop(self) -> None:
+        if self.events:
+            self.events.stop()
+        if self._api_server:
+            self._api_server.shutdown()
+            self._api_server.server_close()
+        if self.config.keep_state and self.template and self.aws:
+            try:
+                state.snapshot(self.config.state_dir / "snapshot", self.template, self.aws)
+            except Exception:
+                log.exception("could not save the local state")
+        if self.moto:
+            self.moto.stop()
+        if self.redis:
+            self.redis.stop()
+        os.environ.pop("MOTO_PORT", None)
