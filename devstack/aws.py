@@ -107,13 +107,16 @@ def install_lambda_hook(invoke: Callable[[str, Any], tuple[Any, str | None]]) ->
 
 @dataclass
 class AwsClients:
-    endpoint_url: str
+    """boto3 clients for the local endpoint (or, with no endpoint, for moto's in-process mock)."""
+
+    endpoint_url: str | None
     region: str
     _cache: dict[str, Any] = field(default_factory=dict)
+    _session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     def __call__(self, service: str) -> Any:
         if service not in self._cache:
-            self._cache[service] = boto3.session.Session().client(
+            self._cache[service] = self._session.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
@@ -169,7 +172,8 @@ class Provisioner:
                 if props.get("FifoQueue") and not name.endswith(".fifo"):
                     name += ".fifo"
                 attrs.update(Arn=f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}", QueueName=name)
-                t.refs[logical_id] = f"{self.aws.endpoint_url}/{ACCOUNT_ID}/{name}"
+                base = self.aws.endpoint_url or f"https://sqs.{region}.amazonaws.com"
+                t.refs[logical_id] = f"{base}/{ACCOUNT_ID}/{name}"
                 attrs["QueueUrl"] = t.refs[logical_id]
             elif kind == "AWS::SNS::Topic":
                 name = t.physical_name(logical_id, props.get("TopicName"))

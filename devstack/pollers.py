@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from devstack.aws import AwsClients
@@ -45,6 +46,15 @@ def _lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
             "dataType": value.get("DataType"),
         }
     return converted
+
+
+def _lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A stream record as Lambda delivers it (boto3 parses the creation time into a datetime)."""
+    dynamodb = dict(record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": dynamodb, "eventSourceARN": stream_arn}
 
 
 @dataclass
@@ -231,7 +241,7 @@ class EventSources:
         report_failures: bool,
         on_failure: str | None,
     ) -> None:
-        pending = [dict(record, eventSourceARN=stream_arn) for record in records]
+        pending = [_lambda_stream_record(record, stream_arn) for record in records]
         attempts = 0
         while pending and not self._stop.is_set():
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,6 @@ class LocalStack:
     def start(self) -> dict[str, Any]:
         config = self.config
         snapshot_dir = config.state_dir / "snapshot"
-        if not config.keep_state and config.state_dir.exists():
-            shutil.rmtree(config.state_dir)
         config.state_dir.mkdir(parents=True, exist_ok=True)
 
         self.redis = RedisServer(

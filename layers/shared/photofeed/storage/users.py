@@ -46,6 +46,9 @@ class NewUser:
 class UserRepository:
     def __init__(self) -> None:
         bind_tables()
+        meta: Any = UserRow.Meta
+        # One connection for transactions: building one creates a botocore session (slow).
+        self._connection = Connection(region=meta.region, host=meta.host)
 
     def claim_username(self, username: str, claim_id: str, claim_ttl_seconds: int) -> None:
         """Reserve a username for one sign-up. Exactly one of many racing claims wins.
@@ -86,8 +89,7 @@ class UserRepository:
         )
         claim = UsernameRow(username=new.username)
         try:
-            meta: Any = UserRow.Meta
-            with TransactWrite(connection=Connection(region=meta.region, host=meta.host)) as tx:
+            with TransactWrite(connection=self._connection) as tx:
                 tx.save(row, condition=UserRow.id.does_not_exist())
                 tx.update(
                     claim,

@@ -1,0 +1,108 @@
+"""Start the local stack as `make local` does (a separate process) and wait until it serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+
+from devstack.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    aws_endpoint_url: str
+    redis_url: str
+    resources: dict[str, str]
+    routes: list[str]
+    state_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.aws_endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_stack(
+    state_dir: Path, template: Path | None = None, parameters: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[RunningStack]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "stack.log"
+    command = [
+        sys.executable,
+        "-m",
+        "devstack",
+        "--port",
+        str(free_port()),
+        "--aws-port",
+        "0",
+        "--state-dir",
+        str(state_dir),
+        "--ephemeral",
+    ]
+    if template is not None:
+        command += ["--template", str(template)]
+    for key, value in (parameters or {}).items():
+        command += ["--parameter", f"{key}={value}"]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    endpoints_file = state_dir / "endpoints.json"
+    deadline = time.monotonic() + timeout
+    try:
+        while not endpoints_file.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        endpoints = json.loads(endpoints_file.read_text())
+        yield RunningStack(
+            api_url=endpoints["api_url"],
+            aws_endpoint_url=endpoints["aws_endpoint_url"],
+            redis_url=endpoints["redis_url"],
+            resources=endpoints["resources"],
+            routes=endpoints["routes"],
+            state_dir=state_dir,
+            log_path=log_path,
+            process=process,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 20, interval: float = 0.1, what: str = "") -> T:
+    """Poll until `probe` returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
+        time.sleep(interval)
