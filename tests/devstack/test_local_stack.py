@@ -80,8 +80,10 @@ def test_literal_paths_win_over_path_parameters(stack: RunningStack) -> None:
     latest = requests.post(f"{stack.api_url}/items/latest", headers=headers, timeout=10).json()
     other = requests.post(f"{stack.api_url}/items/42", headers=headers, timeout=10).json()
 
-    assert latest["resource"] == "/items/latest" and latest["path_parameters"] is None
-    assert other["resource"] == "/items/{itemId}" and other["path_parameters"] == {"itemId": "42"}
+    assert latest["resource"] == "/items/latest"
+    assert latest["path_parameters"] is None
+    assert other["resource"] == "/items/{itemId}"
+    assert other["path_parameters"] == {"itemId": "42"}
 
 
 def test_an_unauthenticated_request_never_reaches_the_handler(stack: RunningStack) -> None:
@@ -104,9 +106,11 @@ def test_an_authenticated_request_carries_the_claims(stack: RunningStack) -> Non
 
     assert answer.status_code == 200
     claims = event["requestContext"]["authorizer"]["claims"]
-    assert claims["cognito:username"] == "claimant" and answer.json()["sub"] == claims["sub"]
+    assert claims["cognito:username"] == "claimant"
+    assert answer.json()["sub"] == claims["sub"]
     assert all(isinstance(value, str) for value in claims.values())  # as API Gateway passes them
-    assert event["resource"] == "/private" and event["requestContext"]["stage"] == "test"
+    assert event["resource"] == "/private"
+    assert event["requestContext"]["stage"] == "test"
 
 
 def test_public_routes_need_no_token_and_unknown_routes_are_refused(stack: RunningStack) -> None:
@@ -114,7 +118,8 @@ def test_public_routes_need_no_token_and_unknown_routes_are_refused(stack: Runni
     unknown = requests.get(f"{stack.api_url}/nowhere", timeout=10)
     wrong_method = requests.delete(f"{stack.api_url}/public", timeout=10)
 
-    assert unknown.status_code == 403 and unknown.json() == {"message": "Missing Authentication Token"}
+    assert unknown.status_code == 403
+    assert unknown.json() == {"message": "Missing Authentication Token"}
     assert wrong_method.status_code == 403
 
 
@@ -147,7 +152,8 @@ def test_a_failing_sqs_record_retries_then_dead_letters_while_its_batch_mates_su
         for event in recorded(stack)
         if any(record.get("body") == "good-1" for record in event.get("Records", []))
     ]
-    assert batch_sizes and batch_sizes[0] > 1  # records arrive batched, not one per call
+    assert batch_sizes
+    assert batch_sizes[0] > 1
     time.sleep(2)  # longer than the visibility timeout: the good ones must not come back
     assert sorted(body for body in sqs_bodies(stack, "WorkQueue") if body.startswith("good")) == [
         "good-1",

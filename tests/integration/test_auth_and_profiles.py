@@ -42,7 +42,8 @@ def test_sign_up_creates_a_user_with_the_contract_fields(local_aws: LocalAws, la
         "following_count",
         "post_count",
     }
-    assert user["created_at"].endswith("Z") and len(user["created_at"]) == 24
+    assert user["created_at"].endswith("Z")
+    assert len(user["created_at"]) == 24
     assert (user["follower_count"], user["following_count"], user["post_count"]) == (0, 0, 0)
 
 
@@ -66,7 +67,8 @@ def test_a_failed_sign_up_gives_the_username_back(local_aws: LocalAws, lambda_co
         "api_signup.json", body={"username": "carol", "email": "c@example.com", "password": "short-ish pw"}
     )
     status, body = call(local_aws, "AuthFunction", event, lambda_context)
-    assert status == 422 and "password" in body["error"]["message"]
+    assert status == 422
+    assert "password" in body["error"]["message"]
 
     local_aws.aws("cognito-idp").update_user_pool(UserPoolId=pool, Policies=policy)
     assert sign_up(local_aws, lambda_context, "carol")["username"] == "carol"
@@ -89,7 +91,8 @@ def test_a_sign_up_that_crashed_after_cognito_does_not_block_the_name(local_aws:
         lambda_context,
     )
     assert status == 200
-    assert user["username"] == "dave" and tokens["token_type"] == "Bearer"
+    assert user["username"] == "dave"
+    assert tokens["token_type"] == "Bearer"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +129,8 @@ def test_login_and_refresh_answer_tokens(local_aws: LocalAws, lambda_context: An
     )
     assert status == 200
     assert set(tokens) == {"id_token", "access_token", "refresh_token", "expires_in", "token_type"}
-    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] > 0
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["expires_in"] > 0
 
     status, refreshed = call(
         local_aws,
@@ -152,14 +156,10 @@ def test_login_with_bad_credentials_is_401(local_aws: LocalAws, lambda_context: 
 
 
 def test_a_bad_refresh_token_is_401(local_aws: LocalAws, lambda_context: Any) -> None:
-    status, answer = call(local_aws, "AuthFunction", load_sample("api_refresh.json"), lambda_context)
+    status, answer = call(local_aws, "AuthFunction", api_event("api_refresh.json"), lambda_context)
 
     assert status == 401
     assert answer["error"]["code"] == "unauthorized"
-
-
-def load_sample(name: str) -> dict[str, Any]:
-    return api_event(name)
 
 
 def test_me_reads_and_patch_updates_the_caller_only(local_aws: LocalAws, lambda_context: Any) -> None:
@@ -176,9 +176,11 @@ def test_me_reads_and_patch_updates_the_caller_only(local_aws: LocalAws, lambda_
     assert (patched["display_name"], patched["bio"]) == ("Alice L.", "rabbits")
 
     status, me = call(local_aws, "ReadApiFunction", api_event("api_get_me.json", sub=alice["id"]), lambda_context)
-    assert status == 200 and me == patched
+    assert status == 200
+    assert me == patched
     status, other = call(local_aws, "ReadApiFunction", api_event("api_get_me.json", sub=bob["id"]), lambda_context)
-    assert other["display_name"] == "bob" and other["bio"] == ""
+    assert other["display_name"] == "bob"
+    assert other["bio"] == ""
 
 
 def test_patch_me_only_takes_the_two_editable_fields(local_aws: LocalAws, lambda_context: Any) -> None:
@@ -202,11 +204,13 @@ def test_get_user_by_name_tells_followed_by_me_only_of_others(local_aws: LocalAw
     event = api_event("api_get_user.json", sub=alice["id"], path_parameters={"username": "BOB"}, path="/users/BOB")
     status, seen = call(local_aws, "ReadApiFunction", event, lambda_context)
     assert status == 200
-    assert seen["id"] == bob["id"] and seen["followed_by_me"] is False
+    assert seen["id"] == bob["id"]
+    assert seen["followed_by_me"] is False
 
     event = api_event("api_get_user.json", sub=alice["id"], path_parameters={"username": "alice"}, path="/users/alice")
     status, own = call(local_aws, "ReadApiFunction", event, lambda_context)
-    assert status == 200 and "followed_by_me" not in own
+    assert status == 200
+    assert "followed_by_me" not in own
 
 
 def test_unknown_user_is_404(local_aws: LocalAws, lambda_context: Any) -> None:
@@ -261,7 +265,8 @@ def test_an_unexpected_failure_is_500_without_a_stack_trace(
 
     assert response["statusCode"] == 500
     assert json.loads(response["body"]) == {"error": {"code": "internal", "message": "internal error"}}
-    assert "Traceback" not in response["body"] and "secret" not in response["body"]
+    assert "Traceback" not in response["body"]
+    assert "secret" not in response["body"]
 
 
 def test_health_is_public_and_ok(local_aws: LocalAws, lambda_context: Any) -> None:
