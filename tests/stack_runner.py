@@ -47,10 +47,15 @@ class RunningStack:
 
 @contextmanager
 def running_stack(
-    state_dir: Path, template: Path | None = None, parameters: dict[str, str] | None = None, timeout: float = 90
+    state_dir: Path,
+    template: Path | None = None,
+    parameters: dict[str, str] | None = None,
+    timeout: float = 90,
+    keep_state: bool = False,
+    reset: bool = False,
 ) -> Iterator[RunningStack]:
     state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / "stack.log"
+    log_path = state_dir.parent / f"{state_dir.name}.log"
     command = [
         sys.executable,
         "-m",
@@ -61,8 +66,11 @@ def running_stack(
         "0",
         "--state-dir",
         str(state_dir),
-        "--ephemeral",
     ]
+    if reset:
+        command.append("--reset")
+    elif not keep_state:
+        command.append("--ephemeral")
     if template is not None:
         command += ["--template", str(template)]
     for key, value in (parameters or {}).items():
@@ -71,6 +79,7 @@ def running_stack(
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
     endpoints_file = state_dir / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
     try:
         while not endpoints_file.exists():

@@ -39,8 +39,16 @@ class Api:
         self.base_url = base_url
         self.http = requests.Session()
 
-    def call(self, method: str, path: str, *, json: Any = None, token: str | None = None,
-             headers: dict[str, str] | None = None, data: Any = None) -> requests.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+    ) -> requests.Response:
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
@@ -48,13 +56,18 @@ class Api:
 
     def sign_up(self, username: str | None = None, password: str = "correct horse battery") -> Account:
         username = username or f"u{uuid.uuid4().hex[:12]}"
-        created = self.call("POST", "/auth/signup",
-                            json={"username": username, "email": f"{username}@example.com", "password": password})
+        created = self.call(
+            "POST",
+            "/auth/signup",
+            json={"username": username, "email": f"{username}@example.com", "password": password},
+        )
         assert created.status_code == 201, created.text
         tokens = self.call("POST", "/auth/login", json={"username": username, "password": password})
         assert tokens.status_code == 200, tokens.text
         body = tokens.json()
-        return Account(created.json()["user"]["id"], username.lower(), password, body["id_token"], body["refresh_token"])
+        return Account(
+            created.json()["user"]["id"], username.lower(), password, body["id_token"], body["refresh_token"]
+        )
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,9 @@ def test_health_is_public(api: Api) -> None:
 
 def test_sign_up_log_in_and_read_me(api: Api) -> None:
     name = f"Ann{uuid.uuid4().hex[:8]}"
-    created = api.call("POST", "/auth/signup", json={"username": name, "email": "ann@example.com", "password": "s3cret pass"})
+    created = api.call(
+        "POST", "/auth/signup", json={"username": name, "email": "ann@example.com", "password": "s3cret pass"}
+    )
     assert created.status_code == 201
     user = created.json()["user"]
     assert set(user) == USER_FIELDS
@@ -54,8 +56,11 @@ def test_sign_up_log_in_and_read_me(api: Api) -> None:
 def test_a_username_is_taken_whatever_its_case(api: Api) -> None:
     account = api.sign_up()
 
-    again = api.call("POST", "/auth/signup",
-                     json={"username": account.username.upper(), "email": "x@example.com", "password": "another one"})
+    again = api.call(
+        "POST",
+        "/auth/signup",
+        json={"username": account.username.upper(), "email": "x@example.com", "password": "another one"},
+    )
 
     assert again.status_code == 409
     assert error_code(again) == "conflict"
@@ -102,7 +107,10 @@ def test_racing_sign_ups_for_one_name_leave_exactly_one_user(api: Api, stack: Ru
         ({"username": "bad-name!", "email": "a@example.com", "password": "long enough"}, "username"),
         ({"username": "fine_name", "email": "nope", "password": "long enough"}, "email"),
         ({"username": "fine_name", "email": "a@example.com", "password": "short"}, "password"),
-        ({"username": "fine_name", "email": "a@example.com", "password": "long enough", "follower_count": 9}, "follower_count"),
+        (
+            {"username": "fine_name", "email": "a@example.com", "password": "long enough", "follower_count": 9},
+            "follower_count",
+        ),
     ],
 )
 def test_sign_up_validation(api: Api, body: dict[str, Any], field: str) -> None:
@@ -150,7 +158,9 @@ def test_refresh_gives_a_working_id_token(api: Api) -> None:
 def test_patch_me_changes_only_the_callers_profile(api: Api) -> None:
     alice, bob = api.sign_up(), api.sign_up()
 
-    patched = api.call("PATCH", "/me", json={"display_name": "Alice Liddell", "bio": "Down the hole"}, token=alice.id_token)
+    patched = api.call(
+        "PATCH", "/me", json={"display_name": "Alice Liddell", "bio": "Down the hole"}, token=alice.id_token
+    )
 
     assert patched.status_code == 200
     assert patched.json()["display_name"] == "Alice Liddell"
@@ -177,8 +187,13 @@ def test_oversized_bodies_are_413(api: Api) -> None:
     account = api.sign_up()
 
     big = api.call("PATCH", "/me", json={"bio": "x" * 100_000}, token=account.id_token)
-    huge = api.call("PATCH", "/me", data=b"x" * (10 * 1024 * 1024 + 1), token=account.id_token,
-                    headers={"Content-Type": "application/json"})
+    huge = api.call(
+        "PATCH",
+        "/me",
+        data=b"x" * (10 * 1024 * 1024 + 1),
+        token=account.id_token,
+        headers={"Content-Type": "application/json"},
+    )
 
     assert big.status_code == 413
     assert error_code(big) == "payload_too_large"
@@ -221,7 +236,9 @@ def _sign(claims: dict[str, Any], key: RSAKey) -> str:
         pytest.param(lambda claims: _sign(claims, RSAKey.generate_key(2048)), id="signed-by-another-key"),
         pytest.param(lambda claims: _sign({**claims, "exp": int(time.time()) - 5}, _moto_signing_key()), id="expired"),
         pytest.param(lambda claims: _sign({**claims, "aud": "another-client"}, _moto_signing_key()), id="other-client"),
-        pytest.param(lambda claims: _sign({**claims, "iss": "https://evil.example"}, _moto_signing_key()), id="other-issuer"),
+        pytest.param(
+            lambda claims: _sign({**claims, "iss": "https://evil.example"}, _moto_signing_key()), id="other-issuer"
+        ),
         pytest.param(lambda claims: _sign({**claims, "token_use": "access"}, _moto_signing_key()), id="access-token"),
         pytest.param(lambda claims: "eyJhbGciOiJub25lIn0." + json.dumps(claims).encode().hex() + ".", id="alg-none"),
         pytest.param(lambda claims: "garbage", id="garbage"),
