@@ -22,6 +22,7 @@ import requests
 from tests.stack_runner import RunningStack, eventually, running_stack
 
 HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
