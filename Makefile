@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup local test unit lint validate build deploy clean
+.PHONY: help setup local test unit lint validate build deploy bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ build: $(STAMP) ## sam build (no container needed)
 
 deploy: build ## sam deploy (first time: make deploy GUIDED=1)
 	$(BIN)/sam deploy $(if $(GUIDED),--guided,--config-env prod)
+
+bench: $(STAMP) ## Print the performance figures (also written to bench-results.json)
+	$(BIN)/python -m tests.bench
 
 clean: ## Remove build output and local state
 	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,21 +1,27 @@
-"""The read side of the API: profiles (and, as they arrive, feeds, posts and search)."""
+"""The read side of the API: profiles, follow lists and posts (and, as they arrive, feeds and search)."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from photofeed.api.http import caller_id, create_resolver
+from photofeed.models.posts import Post, PostList, UserSummaryList
 from photofeed.models.users import User
-from photofeed.wiring import profile_service
+from photofeed.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
+from photofeed.wiring import follow_service, post_service, profile_service
 
 app = create_resolver()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+UsernamePath = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 
 
 class Health(BaseModel):
@@ -35,8 +41,38 @@ def handle_get_me() -> User:
 
 @app.get("/users/<username>")
 @tracer.capture_method
-def handle_get_user(username: Annotated[str, Path(min_length=1, max_length=64)]) -> User:
+def handle_get_user(username: UsernamePath) -> User:
     return profile_service().by_username(caller_id(app), username.lower())
+
+
+@app.get("/users/<username>/followers")
+@tracer.capture_method
+def handle_followers(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> UserSummaryList:
+    caller_id(app)
+    page = follow_service().followers(username.lower(), limit, cursor)
+    return UserSummaryList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get("/users/<username>/following")
+@tracer.capture_method
+def handle_following(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> UserSummaryList:
+    caller_id(app)
+    page = follow_service().following(username.lower(), limit, cursor)
+    return UserSummaryList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get("/users/<username>/posts")
+@tracer.capture_method
+def handle_user_posts(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PostList:
+    caller_id(app)
+    page = post_service().by_author(username.lower(), limit, cursor)
+    return PostList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get("/posts/<post_id>")
+@tracer.capture_method
+def handle_get_post(post_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Post:
+    return post_service().get(caller_id(app), post_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

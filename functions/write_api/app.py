@@ -1,20 +1,26 @@
-"""The write side of the API: profile changes (and, as they arrive, follows, posts, comments, likes)."""
+"""The write side of the API: profiles, follows and posts (and, as they arrive, comments and likes)."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photofeed.api.http import caller_id, create_resolver
+from photofeed.api.http import caller_id, create_resolver, no_content
+from photofeed.models.posts import CreatedPost, CreatePostRequest
 from photofeed.models.users import ProfilePatch, User
-from photofeed.wiring import profile_service
+from photofeed.wiring import follow_service, idempotent_actions, post_service, profile_service
 
 app = create_resolver()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+UsernamePath = Annotated[str, Path(min_length=1, max_length=64)]
+PostIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @app.patch("/me")
@@ -23,8 +29,40 @@ def handle_update_me(body: Annotated[ProfilePatch, Body()]) -> User:
     return profile_service().update_me(caller_id(app), body)
 
 
+@app.put("/users/<username>/follow")
+@tracer.capture_method
+def handle_follow(username: UsernamePath) -> Response[None]:
+    if follow_service().follow(caller_id(app), username.lower()):
+        metrics.add_metric(name="Follows", unit=MetricUnit.Count, value=1)
+    return no_content()
+
+
+@app.delete("/users/<username>/follow")
+@tracer.capture_method
+def handle_unfollow(username: UsernamePath) -> Response[None]:
+    follow_service().unfollow(caller_id(app), username.lower())
+    return no_content()
+
+
+@app.post("/posts")
+@tracer.capture_method
+def handle_create_post(body: Annotated[CreatePostRequest, Body()]) -> tuple[CreatedPost, int]:
+    key = app.current_event.headers.get("Idempotency-Key")
+    created = post_service().create(caller_id(app), body, key)
+    metrics.add_metric(name="PostsCreated", unit=MetricUnit.Count, value=1)
+    return created, 201
+
+
+@app.delete("/posts/<post_id>")
+@tracer.capture_method
+def handle_delete_post(post_id: PostIdPath) -> Response[None]:
+    post_service().delete(caller_id(app), post_id)
+    return no_content()
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotent_actions().register_lambda_context(context)
     return app.resolve(event, context)

@@ -8,24 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LocalAws, api_event
-
-
-def call(local_aws: LocalAws, function: str, event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:
-    response = local_aws.handler(function)(event, context)
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else {}
-
-
-def sign_up(local_aws: LocalAws, context: Any, username: str = "alice", password: str = "correct horse") -> dict:
-    status, body = call(
-        local_aws,
-        "AuthFunction",
-        api_event(
-            "api_signup.json", body={"username": username, "email": f"{username}@example.com", "password": password}
-        ),
-        context,
-    )
-    assert status == 201, body
-    return body["user"]
+from tests.integration.helpers import call, sign_up
 
 
 def test_sign_up_creates_a_user_with_the_contract_fields(local_aws: LocalAws, lambda_context: Any) -> None:

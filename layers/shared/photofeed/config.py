@@ -16,6 +16,20 @@ class Settings(BaseSettings):
     users_table: str = "users"
     usernames_table: str = "usernames"
     idempotency_table: str = "idempotency"
+    follows_table: str = "follows"
+    posts_table: str = "posts"
+
+    uploads_bucket: str = "uploads"
+    media_bucket: str = "media"
+    fanout_queue_url: str = ""
+
+    # Uploads: what POST /posts accepts and how long its presigned POST lives.
+    max_upload_bytes: int = 20 * 1024 * 1024
+    upload_url_ttl_seconds: int = 300
+    # Signed media URLs handed to clients.
+    media_url_ttl_seconds: int = 3600
+    # Images larger than this many pixels are rejected (decompression bombs).
+    max_image_pixels: int = 50_000_000
 
     user_pool_id: str = ""
     user_pool_client_id: str = ""

@@ -111,6 +111,10 @@ def create_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def no_content() -> Response[None]:
+    return Response(status_code=204, body=None)
+
+
 def caller_id(app: APIGatewayRestResolver) -> str:
     """The authenticated caller: the `sub` claim the Cognito authorizer put on the request."""
     authorizer: Any = app.current_event.request_context.authorizer

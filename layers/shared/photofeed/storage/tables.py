@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from photofeed.config import Settings, get_settings
@@ -38,7 +39,94 @@ class UsernameRow(Model):
     user_id = UnicodeAttribute(null=True)
 
 
-_TABLES: dict[type[Model], str] = {UserRow: "users_table", UsernameRow: "usernames_table"}
+class FollowsByTime(LocalSecondaryIndex["FollowRow"]):
+    """Whom a user follows, newest follow first."""
+
+    class Meta:
+        index_name = "following-by-time"
+        projection = KeysOnlyProjection()
+
+    follower_id = UnicodeAttribute(hash_key=True)
+    followed_at = UnicodeAttribute(range_key=True)
+
+
+class FollowersByTime(GlobalSecondaryIndex["FollowRow"]):
+    """Who follows a user, newest first: the reverse edge, and the fan-out's hot loop."""
+
+    class Meta:
+        index_name = "followers-by-time"
+        projection = KeysOnlyProjection()
+
+    followee_id = UnicodeAttribute(hash_key=True)
+    followed_at = UnicodeAttribute(range_key=True)
+
+
+class FollowRow(Model):
+    """One item per edge of the follow graph (an adjacency list)."""
+
+    class Meta:
+        table_name = "follows"
+
+    follower_id = UnicodeAttribute(hash_key=True)
+    followee_id = UnicodeAttribute(range_key=True)
+    # ISO time then the followee/follower id: unique, so pages never split ties.
+    followed_at = UnicodeAttribute()
+    following_by_time = FollowsByTime()
+    followers_by_time = FollowersByTime()
+
+
+class PublishedByAuthor(GlobalSecondaryIndex["PostRow"]):
+    """Sparse: only published posts carry `published_author_id`, so only they are listed."""
+
+    class Meta:
+        index_name = "published-by-author"
+        projection = AllProjection()
+
+    published_author_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class MediaKeys(MapAttribute[str, str]):
+    thumbnail = UnicodeAttribute()
+    medium = UnicodeAttribute()
+    large = UnicodeAttribute()
+
+
+class PostRow(Model):
+    """A post, keyed by a ULID (time-sortable). `status` only moves forward:
+    pending_upload -> processing -> published | rejected, and any of them -> deleted."""
+
+    class Meta:
+        table_name = "posts"
+
+    id = UnicodeAttribute(hash_key=True)
+    author_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    caption = UnicodeAttribute(default="")
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    content_length = NumberAttribute()
+    upload_key = UnicodeAttribute()
+    upload_version = UnicodeAttribute(null=True)
+    published_at = UnicodeAttribute(null=True)
+    published_author_id = UnicodeAttribute(null=True)
+    deleted_at = UnicodeAttribute(null=True)
+    rejection_reason = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    media = MediaKeys(null=True)
+    like_count = NumberAttribute(default=0)
+    comment_count = NumberAttribute(default=0)
+    published_by_author = PublishedByAuthor()
+
+
+_TABLES: dict[type[Model], str] = {
+    UserRow: "users_table",
+    UsernameRow: "usernames_table",
+    FollowRow: "follows_table",
+    PostRow: "posts_table",
+}
 _bound_to: Settings | None = None
 
 

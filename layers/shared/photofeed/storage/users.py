@@ -10,7 +10,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from photofeed.errors import Conflict, NotFound
-from photofeed.models.users import User
+from photofeed.models.users import User, UserSummary
 from photofeed.storage.tables import UsernameRow, UserRow, bind_tables
 
 PENDING = "pending"
@@ -133,3 +133,14 @@ class UserRepository:
                 raise NotFound("user not found") from error
             raise
         return _to_user(row)
+
+    def summaries(self, user_ids: list[str]) -> dict[str, UserSummary]:
+        """Id -> summary for many users in one batch read (unknown ids are left out)."""
+        unique = list(dict.fromkeys(user_ids))
+        if not unique:
+            return {}
+        rows = UserRow.batch_get(unique, attributes_to_get=["id", "username", "display_name"])
+        return {row.id: UserSummary(id=row.id, username=row.username, display_name=row.display_name) for row in rows}
+
+    def by_username(self, username: str) -> User:
+        return self.get(self.id_for_username(username))

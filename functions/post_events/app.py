@@ -1,0 +1,37 @@
+"""The posts table's stream -> the fan-out queue (the outbox relay).
+
+A failed record is reported as a batch item failure, so the stream retries from it and nothing
+after it is skipped; records are never lost between the table and the queue.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from photofeed.wiring import post_event_relay
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@tracer.capture_method
+def handle_record(record: DynamoDBRecord) -> None:
+    change = record.dynamodb
+    if change is None:
+        return
+    message = post_event_relay().relay(change.old_image or None, change.new_image or None)
+    if message is not None:
+        logger.info("post change relayed", extra={"type": message["type"], "post_id": message["post_id"]})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

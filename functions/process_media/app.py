@@ -1,0 +1,47 @@
+"""S3 ObjectCreated (via SQS) -> verify, strip and resize the photo -> publish or reject the post.
+
+Each SQS record is handled on its own: a record that fails (a transient error) is reported back
+as a batch item failure, retried after the visibility timeout and dead-lettered after
+maxReceiveCount; its batch-mates are not held back.
+"""
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from photofeed.services.media import UploadEvent
+from photofeed.wiring import media_processor
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def handle_record(record: SQSRecord) -> None:
+    notification = json.loads(record.body)
+    if notification.get("Event") == "s3:TestEvent":
+        return  # S3 sends one when notifications are configured
+    for s3_record in notification.get("Records", []):
+        if not str(s3_record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        obj = s3_record["s3"]["object"]
+        upload = UploadEvent(key=unquote_plus(obj["key"]), version_id=obj.get("versionId"))
+        outcome = media_processor().process(upload)
+        logger.info("upload processed", extra={"key": upload.key, "outcome": outcome.value})
+        metrics.add_metric(name=f"Uploads_{outcome.value}", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

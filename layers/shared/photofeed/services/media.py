@@ -1,0 +1,95 @@
+"""The media pipeline's use case: an uploaded original becomes a published (or rejected) post.
+
+Safe to run twice, in any order, and to die between any two steps: each step is idempotent and
+every status change is conditional on the status it moves from. A transient failure (S3, DynamoDB)
+propagates, so the SQS record is retried; only a file that can never be published is rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from photofeed.config import Settings, get_settings
+from photofeed.imaging import RejectedImage, Rendered, render_variants
+from photofeed.storage.media import MediaStore, parse_upload_key
+from photofeed.storage.posts import DELETED, IN_FLIGHT, PostRepository
+from photofeed.storage.tables import PostRow
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class UploadEvent:
+    key: str
+    version_id: str | None
+
+
+class MediaProcessor:
+    def __init__(self, posts: PostRepository, media: MediaStore, settings: Settings | None = None) -> None:
+        self._posts = posts
+        self._media = media
+        self._settings = settings or get_settings()
+
+    def process(self, upload: UploadEvent) -> Outcome:
+        ids = parse_upload_key(upload.key)
+        if ids is None:
+            log.warning("not an upload key: %s", upload.key)
+            return Outcome.IGNORED
+        author_id, post_id = ids
+        post = self._posts.find(post_id)
+        if post is None or post.author_id != author_id or post.status not in IN_FLIGHT:
+            return Outcome.IGNORED  # unknown, someone else's key, or already done: nothing to redo
+        if not self.claim(post):
+            return Outcome.IGNORED
+        reason = self.check_upload(post, upload)
+        if reason is None:
+            try:
+                rendered = self.render(post, upload)
+            except RejectedImage as rejected:
+                reason = str(rejected)
+        if reason is not None:
+            self._posts.reject(post.id, reason)
+            return Outcome.REJECTED
+        keys = self.store(post, rendered)
+        return self.publish(post, rendered, keys, upload)
+
+    # Each step below is one unit of work; a crash between any two is recovered by a retry.
+    def claim(self, post: PostRow) -> bool:
+        return self._posts.mark_processing(post.id)
+
+    def check_upload(self, post: PostRow, upload: UploadEvent) -> str | None:
+        """S3 enforces the POST policy on AWS (not locally): check size and type again here."""
+        found = self._media.inspect_upload(upload.key, upload.version_id)
+        if found is None:
+            raise FileNotFoundError(f"{upload.key} is not in the uploads bucket (yet)")
+        limit = min(int(post.content_length), self._settings.max_upload_bytes)
+        if found.size > limit:
+            return f"the file is {found.size} bytes; {limit} were announced"
+        if found.size == 0:
+            return "the file is empty"
+        if found.content_type.split(";")[0].strip().lower() != post.content_type:
+            return f"the file was stored as {found.content_type or 'no type'}, not {post.content_type}"
+        return None
+
+    def render(self, post: PostRow, upload: UploadEvent) -> Rendered:
+        data = self._media.read_upload(upload.key, upload.version_id)
+        return render_variants(data, post.content_type, self._settings.max_image_pixels)
+
+    def store(self, post: PostRow, rendered: Rendered) -> dict[str, str]:
+        return self._media.store_variants(post.id, rendered.variants)
+
+    def publish(self, post: PostRow, rendered: Rendered, keys: dict[str, str], upload: UploadEvent) -> Outcome:
+        if self._posts.publish(post, rendered.width, rendered.height, keys, upload.version_id):
+            return Outcome.PUBLISHED
+        latest = self._posts.find(post.id)
+        if latest is None or latest.status == DELETED:
+            self._media.delete_variants(post.id)  # deleted while we worked: leave nothing behind
+        return Outcome.IGNORED

@@ -1,0 +1,146 @@
+"""Use cases of the post routes, and the presenter that turns stored posts into the contract's Post."""
+
+from __future__ import annotations
+
+import re
+
+from ulid import ULID
+
+from photofeed.clock import now_iso
+from photofeed.config import Settings, get_settings
+from photofeed.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from photofeed.imaging import FORMATS
+from photofeed.models.posts import CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
+from photofeed.models.users import UserSummary
+from photofeed.pagination import Page
+from photofeed.storage.idempotency import IdempotentActions
+from photofeed.storage.media import MediaStore, upload_key
+from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository
+from photofeed.storage.tables import PostRow
+from photofeed.storage.users import UserRepository
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def new_post_id() -> str:
+    """A ULID: 26 characters that sort by creation time, so newest-first is id-descending."""
+    return str(ULID())
+
+
+class PostPresenter:
+    """Stored posts -> the contract's Post: authors, signed media URLs, counts."""
+
+    def __init__(self, users: UserRepository, media: MediaStore, settings: Settings) -> None:
+        self._users = users
+        self._media = media
+        self._ttl = settings.media_url_ttl_seconds
+
+    def present(self, rows: list[PostRow], authors: dict[str, UserSummary] | None = None) -> list[Post]:
+        authors = authors if authors is not None else self._users.summaries([row.author_id for row in rows])
+        return [self._one(row, authors[row.author_id]) for row in rows if row.author_id in authors]
+
+    def _one(self, row: PostRow, author: UserSummary) -> Post:
+        media = None
+        if row.status == PUBLISHED and row.media is not None:
+            media = MediaUrls(
+                thumbnail=self._media.signed_media_url(row.media.thumbnail, self._ttl),
+                medium=self._media.signed_media_url(row.media.medium, self._ttl),
+                large=self._media.signed_media_url(row.media.large, self._ttl),
+                original=self._media.signed_original_url(row.upload_key, row.upload_version, self._ttl),
+            )
+        return Post(
+            id=row.id,
+            author=author,
+            title=row.title,
+            caption=row.caption,
+            status=row.status,
+            created_at=row.created_at,
+            media=media,
+            width=int(row.width) if row.width is not None else None,
+            height=int(row.height) if row.height is not None else None,
+            like_count=int(row.like_count),
+            comment_count=int(row.comment_count),
+            liked_by_me=False,
+            rejection_reason=row.rejection_reason,
+        )
+
+
+class PostService:
+    def __init__(
+        self,
+        posts: PostRepository,
+        users: UserRepository,
+        media: MediaStore,
+        idempotency: IdempotentActions | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self._posts = posts
+        self._users = users
+        self._media = media
+        self._idempotency = idempotency
+        self._settings = settings or get_settings()
+        self._presenter = PostPresenter(users, media, self._settings)
+
+    def create(self, caller_id: str, request: CreatePostRequest, idempotency_key: str | None) -> CreatedPost:
+        if request.content_type not in FORMATS:
+            raise UnsupportedMediaType(f"{request.content_type} is not accepted: use one of {', '.join(FORMATS)}")
+        if request.content_length > self._settings.max_upload_bytes:
+            raise PayloadTooLarge(f"photos may be at most {self._settings.max_upload_bytes} bytes")
+        if idempotency_key is None:
+            post_id = self._create(caller_id, request)
+        else:
+            if not _IDEMPOTENCY_KEY.match(idempotency_key):
+                raise ValidationFailed("Idempotency-Key: 1 to 255 visible ASCII characters")
+            assert self._idempotency is not None
+            post_id = self._idempotency.once(
+                f"create-post:{caller_id}",
+                idempotency_key,
+                request.model_dump(),
+                lambda: self._create(caller_id, request),
+            )
+        row = self._posts.find(post_id)
+        if row is None:  # the key's record outlived its post's creation: should not happen
+            raise NotFound("post not found")
+        upload = self._media.presigned_upload(
+            row.upload_key, row.content_type, int(row.content_length), self._settings.upload_url_ttl_seconds
+        )
+        return CreatedPost(post=self._presenter.present([row])[0], upload=Upload(**upload))
+
+    def _create(self, caller_id: str, request: CreatePostRequest) -> str:
+        post_id = new_post_id()
+        self._posts.create(
+            PostRow(
+                id=post_id,
+                author_id=caller_id,
+                title=request.title,
+                caption=request.caption,
+                status=PENDING_UPLOAD,
+                created_at=now_iso(),
+                content_type=request.content_type,
+                content_length=request.content_length,
+                upload_key=upload_key(caller_id, post_id),
+            )
+        )
+        return post_id
+
+    def get(self, caller_id: str, post_id: str) -> Post:
+        row = self._visible(caller_id, post_id)
+        return self._presenter.present([row])[0]
+
+    def _visible(self, caller_id: str, post_id: str) -> PostRow:
+        """A post the caller may see: published, or any live post of their own; else 404."""
+        row = self._posts.find(post_id) if len(post_id) <= 64 else None
+        if row is None or row.status == DELETED or (row.status != PUBLISHED and row.author_id != caller_id):
+            raise NotFound("post not found")
+        return row
+
+    def delete(self, caller_id: str, post_id: str) -> None:
+        if len(post_id) > 64:
+            raise NotFound("post not found")
+        self._posts.delete(post_id, caller_id)
+
+    def by_author(self, username: str, limit: int, cursor: str | None) -> Page[Post]:
+        author = self._users.by_username(username)
+        page = self._posts.published_page(author.id, limit, cursor)
+        summary = UserSummary(id=author.id, username=author.username, display_name=author.display_name)
+        return Page(self._presenter.present(page.items, {author.id: summary}), page.next_cursor)

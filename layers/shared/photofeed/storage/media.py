@@ -1,0 +1,100 @@
+"""MediaStore: the uploads bucket (originals, versioned) and the media bucket (variants)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from photofeed.config import get_settings
+from photofeed.storage.clients import client
+
+VARIANTS = ("thumbnail", "medium", "large")
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    size: int
+    content_type: str
+    version_id: str | None
+
+
+def upload_key(author_id: str, post_id: str) -> str:
+    return f"uploads/{author_id}/{post_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """(author_id, post_id) of an upload key, or None for a key this system did not hand out."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "uploads" or not all(parts[1:]):
+        return None
+    return parts[1], parts[2]
+
+
+def variant_key(post_id: str, variant: str) -> str:
+    return f"posts/{post_id}/{variant}.jpg"
+
+
+class MediaStore:
+    def __init__(self, s3: Any | None = None) -> None:
+        settings = get_settings()
+        self._s3 = s3 or client("s3")
+        self._uploads = settings.uploads_bucket
+        self._media = settings.media_bucket
+
+    def presigned_upload(self, key: str, content_type: str, content_length: int, ttl: int) -> dict[str, Any]:
+        """A POST the client sends straight to S3. Its policy pins the exact key, the exact
+        content type and a size of 1..content_length bytes; S3 refuses anything else."""
+        post = self._s3.generate_presigned_post(
+            Bucket=self._uploads,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, content_length]],
+            ExpiresIn=ttl,
+        )
+        return {"method": "POST", "url": post["url"], "fields": post["fields"], "expires_in": ttl}
+
+    def inspect_upload(self, key: str, version_id: str | None) -> UploadedObject | None:
+        try:
+            head = self._s3.head_object(
+                Bucket=self._uploads, Key=key, **({"VersionId": version_id} if version_id else {})
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion"}:
+                return None
+            raise
+        return UploadedObject(int(head["ContentLength"]), str(head.get("ContentType", "")), head.get("VersionId"))
+
+    def read_upload(self, key: str, version_id: str | None) -> bytes:
+        answer = self._s3.get_object(Bucket=self._uploads, Key=key, **({"VersionId": version_id} if version_id else {}))
+        return bytes(answer["Body"].read())
+
+    def store_variants(self, post_id: str, variants: dict[str, bytes]) -> dict[str, str]:
+        keys = {}
+        for name, data in variants.items():
+            key = variant_key(post_id, name)
+            self._s3.put_object(
+                Bucket=self._media,
+                Key=key,
+                Body=data,
+                ContentType="image/jpeg",
+                CacheControl="private, max-age=31536000, immutable",
+            )
+            keys[name] = key
+        return keys
+
+    def delete_variants(self, post_id: str) -> None:
+        self._s3.delete_objects(
+            Bucket=self._media,
+            Delete={"Objects": [{"Key": variant_key(post_id, name)} for name in VARIANTS], "Quiet": True},
+        )
+
+    def signed_media_url(self, key: str, ttl: int) -> str:
+        return str(
+            self._s3.generate_presigned_url("get_object", Params={"Bucket": self._media, "Key": key}, ExpiresIn=ttl)
+        )
+
+    def signed_original_url(self, key: str, version_id: str | None, ttl: int) -> str:
+        params = {"Bucket": self._uploads, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl))

@@ -1,0 +1,149 @@
+"""PostRepository: posts in DynamoDB, with status changes that only move forward.
+
+Every status change is a conditional write on the status it moves from, so redelivered or
+reordered events can never publish twice, resurrect a deleted post or undo a publish. Publishing
+and deleting a published post change the author's `post_count` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from photofeed.clock import now_iso
+from photofeed.errors import Conflict, Forbidden, NotFound
+from photofeed.pagination import Page, decode_cursor, encode_cursor
+from photofeed.storage.tables import MediaKeys, PostRow, UserRow, bind_tables
+
+PENDING_UPLOAD = "pending_upload"
+PROCESSING = "processing"
+PUBLISHED = "published"
+REJECTED = "rejected"
+DELETED = "deleted"
+IN_FLIGHT = (PENDING_UPLOAD, PROCESSING)
+
+
+def _condition_failed(error: Exception) -> bool:
+    if isinstance(error, TransactWriteError):
+        return any(reason and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons or [])
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class PostRepository:
+    def __init__(self) -> None:
+        bind_tables()
+        meta: Any = PostRow.Meta
+        self._connection = Connection(region=meta.region, host=meta.host)
+
+    def create(self, row: PostRow) -> PostRow:
+        try:
+            row.save(condition=PostRow.id.does_not_exist())
+        except PutError as error:
+            if _condition_failed(error):
+                raise Conflict("post id already exists") from error
+            raise
+        return row
+
+    def find(self, post_id: str) -> PostRow | None:
+        try:
+            return PostRow.get(post_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def many(self, post_ids: list[str]) -> dict[str, PostRow]:
+        unique = list(dict.fromkeys(post_ids))
+        return {row.id: row for row in PostRow.batch_get(unique)} if unique else {}
+
+    def mark_processing(self, post_id: str) -> bool:
+        """pending_upload -> processing. True if the post is now processing (by us or before)."""
+        try:
+            PostRow(id=post_id).update(
+                actions=[PostRow.status.set(PROCESSING)],
+                condition=PostRow.status.is_in(*IN_FLIGHT),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def publish(
+        self, post: PostRow, width: int, height: int, media: dict[str, str], upload_version: str | None
+    ) -> bool:
+        """processing -> published, and the author's post_count + 1, together. False if the post
+        already left processing (published before, rejected, or deleted meanwhile)."""
+        actions: list[Action] = [
+            PostRow.status.set(PUBLISHED),
+            PostRow.published_at.set(now_iso()),
+            PostRow.published_author_id.set(post.author_id),
+            PostRow.width.set(width),
+            PostRow.height.set(height),
+            PostRow.media.set(MediaKeys(**media)),
+        ]
+        if upload_version:
+            actions.append(PostRow.upload_version.set(upload_version))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(PostRow(id=post.id), actions=actions, condition=PostRow.status.is_in(*IN_FLIGHT))
+                tx.update(UserRow(id=post.author_id), actions=[UserRow.post_count.add(1)])
+        except TransactWriteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def reject(self, post_id: str, reason: str) -> bool:
+        try:
+            PostRow(id=post_id).update(
+                actions=[PostRow.status.set(REJECTED), PostRow.rejection_reason.set(reason)],
+                condition=PostRow.status.is_in(*IN_FLIGHT),
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def delete(self, post_id: str, caller_id: str) -> PostRow:
+        """Mark a post deleted (author only); a published one leaves the author's count."""
+        for _ in range(5):
+            post = self.find(post_id)
+            if post is None or post.status == DELETED:
+                raise NotFound("post not found")
+            if post.author_id != caller_id:
+                if post.status != PUBLISHED:
+                    raise NotFound("post not found")  # others cannot even see it
+                raise Forbidden("only the author can delete a post")
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.update(
+                        PostRow(id=post_id),
+                        actions=[
+                            PostRow.status.set(DELETED),
+                            PostRow.deleted_at.set(now_iso()),
+                            PostRow.published_author_id.remove(),
+                        ],
+                        condition=PostRow.status == post.status,
+                    )
+                    if post.status == PUBLISHED:
+                        tx.update(UserRow(id=post.author_id), actions=[UserRow.post_count.add(-1)])
+            except TransactWriteError as error:
+                if _condition_failed(error):
+                    continue  # its status moved meanwhile (e.g. it was just published): look again
+                raise
+            post.status = DELETED
+            return post
+        raise Conflict("the post kept changing; try again")
+
+    def published_page(self, author_id: str, limit: int, cursor: str | None) -> Page[PostRow]:
+        """An author's published posts, newest first (the sparse index holds only those)."""
+        start = decode_cursor(cursor, {"published_author_id": {"S": author_id}})
+        results = PostRow.published_by_author.query(
+            author_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
+        )
+        rows = list(results)
+        return Page(rows, encode_cursor(results.last_evaluated_key) if len(rows) == limit else None)

@@ -1,0 +1,1 @@
+"""`make bench`: the project's figures, printed as `name: value` and written to bench-results.json."""

@@ -1,0 +1,325 @@
+"""The media pipeline in-process on moto: S3 -> media queue -> process_media -> posts stream ->
+post_events -> fan-out queue, with redeliveries, crashes and hostile files."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from photofeed.services.media import MediaProcessor
+from photofeed.storage.posts import PostRepository
+from photofeed.storage.queues import WorkQueue
+from tests import images
+from tests.conftest import LocalAws
+from tests.integration.drain import SqsDriver, StreamDriver
+from tests.integration.helpers import route, sign_up
+
+
+class Pipeline:
+    def __init__(self, local_aws: LocalAws, ctx: Any) -> None:
+        self.local_aws = local_aws
+        self.ctx = ctx
+        self.media_queue = SqsDriver(local_aws, "MediaQueue", "ProcessMediaFunction", ctx)
+        self.fanout_queue = SqsDriver(local_aws, "FanoutQueue", "ProcessMediaFunction", ctx)
+        self.stream = StreamDriver(local_aws, "PostsTable", "PostEventsFunction", ctx)
+        self.author = sign_up(local_aws, ctx, "alice")
+        self.s3 = local_aws.aws("s3")
+
+    def create(self, content_type: str = "image/jpeg", length: int = 1_000_000) -> dict[str, Any]:
+        body = {"title": "A photo", "content_type": content_type, "content_length": length}
+        status, created = route(self.local_aws, self.ctx, "api_create_post.json", self.author, body=body)
+        assert status == 201, created
+        return created
+
+    def upload(self, created: dict[str, Any], data: bytes, stored_type: str | None = None) -> None:
+        """What the browser's multipart POST leaves in the bucket (moto enforces no policy)."""
+        fields = created["upload"]["fields"]
+        self.s3.put_object(
+            Bucket=self.local_aws.template.refs["UploadsBucket"],
+            Key=fields["key"],
+            Body=data,
+            ContentType=stored_type or fields["Content-Type"],
+        )
+
+    def post(self, post_id: str) -> dict[str, Any]:
+        status, post = route(
+            self.local_aws,
+            self.ctx,
+            "api_get_post.json",
+            self.author,
+            path=f"/posts/{post_id}",
+            path_parameters={"post_id": post_id},
+        )
+        assert status == 200, post
+        return post
+
+    def me(self) -> dict[str, Any]:
+        return route(self.local_aws, self.ctx, "api_get_me.json", self.author)[1]
+
+    def variants(self, post_id: str) -> dict[str, bytes]:
+        bucket = self.local_aws.template.refs["MediaBucket"]
+        return {
+            name: self.s3.get_object(Bucket=bucket, Key=f"posts/{post_id}/{name}.jpg")["Body"].read()
+            for name in ("thumbnail", "medium", "large")
+        }
+
+    def media_objects(self) -> list[str]:
+        answer = self.s3.list_objects_v2(Bucket=self.local_aws.template.refs["MediaBucket"])
+        return [item["Key"] for item in answer.get("Contents", [])]
+
+    def fanout_messages(self) -> list[dict[str, Any]]:
+        return self.fanout_queue.bodies()
+
+    def run(self, data: bytes, content_type: str = "image/jpeg", stored_type: str | None = None) -> dict[str, Any]:
+        created = self.create(content_type, len(data))
+        self.upload(created, data, stored_type)
+        self.media_queue.drain()
+        return self.post(created["post"]["id"])
+
+
+@pytest.fixture
+def pipeline(local_aws: LocalAws, lambda_context: Any) -> Pipeline:
+    return Pipeline(local_aws, lambda_context)
+
+
+def assert_clean(data: bytes) -> None:
+    """No metadata block and nothing but the picture in a published variant."""
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "JPEG"
+    assert not image.getexif()
+    assert not {"exif", "icc_profile", "xmp", "comment", "photoshop"} & set(image.info)
+    for marker in (images.SECRET, b"Exif\x00", b"ICC_PROFILE", b"http://ns.adobe.com", b"PK\x03\x04", b"<x:xmpmeta"):
+        assert marker not in data
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_a_gps_tagged_rotated_jpeg_is_published_upright_and_clean(pipeline: Pipeline) -> None:
+    post = pipeline.run(images.gps_jpeg_orientation_6((1600, 1200)))
+
+    assert post["status"] == "published"
+    assert (post["width"], post["height"]) == (1200, 1600)  # orientation 6: shown portrait
+    variants = pipeline.variants(post["id"])
+    assert size_of(variants["thumbnail"]) == (150, 150)
+    assert size_of(variants["medium"]) == (640, 853)
+    assert size_of(variants["large"]) == (1080, 1440)
+    for data in variants.values():
+        assert_clean(data)
+    # The red marker was top-left as stored; turned 90° clockwise it is top-right as shown.
+    large = Image.open(io.BytesIO(variants["large"])).convert("RGB")
+    red, green, blue = large.getpixel((1080 - 20, 20))  # type: ignore[misc]
+    assert red > 200
+    assert green < 60
+    assert blue < 60
+    assert set(post["media"]) == {"thumbnail", "medium", "large", "original"}
+    assert pipeline.me()["post_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "content_type", "size"),
+    [
+        (images.png_with_alpha, "image/png", (800, 600)),
+        (images.webp, "image/webp", (900, 700)),
+        (images.jpeg_with_zip_appended, "image/jpeg", (640, 480)),
+    ],
+)
+def test_accepted_files_are_published_clean_and_never_upscaled(
+    pipeline: Pipeline, make: Callable[[], bytes], content_type: str, size: tuple[int, int]
+) -> None:
+    post = pipeline.run(make(), content_type)
+
+    assert post["status"] == "published"
+    assert (post["width"], post["height"]) == size
+    variants = pipeline.variants(post["id"])
+    assert size_of(variants["large"])[0] == min(size[0], 1080)
+    assert size_of(variants["medium"])[0] == min(size[0], 640)
+    for data in variants.values():
+        assert_clean(data)
+
+
+@pytest.mark.parametrize(
+    ("make", "content_type", "reason"),
+    [
+        (images.png_81_megapixels, "image/png", "81 MP"),
+        (images.truncated_jpeg, "image/jpeg", "not a decodable JPEG"),
+        (images.html_named_jpg, "image/jpeg", "not an image of an accepted type"),
+        (images.svg, "image/png", "not an image of an accepted type"),
+        (images.gif, "image/jpeg", "not an image of an accepted type"),
+        (images.webp, "image/jpeg", "is a WEBP image"),
+    ],
+)
+def test_hostile_files_end_rejected_with_a_reason(
+    pipeline: Pipeline, make: Callable[[], bytes], content_type: str, reason: str
+) -> None:
+    data = make()
+    post = pipeline.run(data, content_type)
+
+    assert post["status"] == "rejected"
+    assert reason in post["rejection_reason"]
+    assert post["media"] is None
+    assert pipeline.media_objects() == []
+    assert pipeline.me()["post_count"] == 0
+    original = pipeline.s3.get_object(
+        Bucket=pipeline.local_aws.template.refs["UploadsBucket"], Key=f"uploads/{pipeline.author['id']}/{post['id']}"
+    )["Body"].read()
+    assert original == data  # nothing is lost: the original stays in versioned storage
+
+
+def test_a_file_larger_than_announced_is_rejected(pipeline: Pipeline) -> None:
+    created = pipeline.create("image/jpeg", 1000)
+    pipeline.upload(created, images.jpeg())
+    pipeline.media_queue.drain()
+
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "rejected"
+    assert "1000 were announced" in post["rejection_reason"]
+
+
+def test_a_file_stored_with_another_type_is_rejected(pipeline: Pipeline) -> None:
+    post = pipeline.run(images.jpeg(), "image/jpeg", stored_type="text/html")
+
+    assert post["status"] == "rejected"
+    assert "text/html" in post["rejection_reason"]
+
+
+def test_redelivered_events_publish_once(pipeline: Pipeline) -> None:
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+    event = pipeline.media_queue.receive()
+    pipeline.media_queue.deliver(event)
+    for _ in range(3):  # the same S3 event again, as SQS may deliver it
+        pipeline.local_aws.aws("sqs").send_message(QueueUrl=pipeline.media_queue.url, MessageBody=event[-1]["Body"])
+    pipeline.upload(created, data)  # and a second upload to the same key (a newer version)
+    pipeline.media_queue.drain()
+    pipeline.stream.drain()
+
+    assert pipeline.post(created["post"]["id"])["status"] == "published"
+    assert pipeline.me()["post_count"] == 1
+    published = [m for m in pipeline.fanout_messages() if m["type"] == "post_published"]
+    assert [m["post_id"] for m in published] == [created["post"]["id"]]
+
+
+def test_a_post_deleted_before_processing_is_never_resurrected(pipeline: Pipeline) -> None:
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    post_id = created["post"]["id"]
+    pipeline.upload(created, data)
+    status, _ = route(
+        pipeline.local_aws,
+        pipeline.ctx,
+        "api_delete_post.json",
+        pipeline.author,
+        path=f"/posts/{post_id}",
+        path_parameters={"post_id": post_id},
+    )
+    assert status == 204
+
+    pipeline.media_queue.drain()
+    pipeline.stream.drain()
+
+    assert (
+        route(
+            pipeline.local_aws,
+            pipeline.ctx,
+            "api_get_post.json",
+            pipeline.author,
+            path=f"/posts/{post_id}",
+            path_parameters={"post_id": post_id},
+        )[0]
+        == 404
+    )
+    assert pipeline.me()["post_count"] == 0
+    assert pipeline.media_objects() == []
+    assert pipeline.fanout_messages() == []
+
+
+def test_deleting_a_published_post_tells_the_fan_out_and_the_count(pipeline: Pipeline) -> None:
+    post = pipeline.run(images.jpeg())
+    assert pipeline.me()["post_count"] == 1
+
+    status, _ = route(
+        pipeline.local_aws,
+        pipeline.ctx,
+        "api_delete_post.json",
+        pipeline.author,
+        path=f"/posts/{post['id']}",
+        path_parameters={"post_id": post["id"]},
+    )
+    pipeline.stream.drain()
+
+    assert status == 204
+    assert pipeline.me()["post_count"] == 0
+    assert [m["type"] for m in pipeline.fanout_messages()] == ["post_published", "post_deleted"]
+    listed = route(
+        pipeline.local_aws,
+        pipeline.ctx,
+        "api_get_user_posts.json",
+        pipeline.author,
+        path="/users/alice/posts",
+        path_parameters={"username": "alice"},
+    )[1]
+    assert listed["items"] == []
+
+
+class Crash(Exception):
+    """The worker dies here (Lambda reports the invocation failed)."""
+
+
+def crash_once(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, after: bool = False) -> list[int]:
+    """Make `owner.name` die on its first call (before doing its work, or right after it)."""
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def dying(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1 and not after:
+            raise Crash(name)
+        result = real(self, *args, **kwargs)
+        if len(calls) == 1 and after:
+            raise Crash(f"after {name}")
+        return result
+
+    monkeypatch.setattr(owner, name, dying)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("owner", "step", "after"),
+    [
+        (MediaProcessor, "claim", False),
+        (MediaProcessor, "claim", True),
+        (MediaProcessor, "check_upload", False),
+        (MediaProcessor, "render", False),
+        (MediaProcessor, "store", False),
+        (MediaProcessor, "store", True),
+        (MediaProcessor, "publish", False),
+        (PostRepository, "publish", True),  # marked published, then died before anything else
+        (WorkQueue, "send", False),  # the relay died before handing the post on
+        (WorkQueue, "send", True),  # the relay handed it on, then died: a duplicate, never a loss
+    ],
+    ids=lambda value: value if isinstance(value, str) else getattr(value, "__name__", str(value)),
+)
+def test_a_worker_killed_at_any_step_still_publishes_once_and_reaches_the_fan_out(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, owner: type, step: str, after: bool
+) -> None:
+    calls = crash_once(monkeypatch, owner, step, after)
+    data = images.gps_jpeg_orientation_6((1000, 800))
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+
+    pipeline.media_queue.drain()  # failed records come back and are retried
+    pipeline.stream.drain()  # the outbox: a failed relay batch is retried from its failed record
+
+    assert len(calls) >= 1  # the crash really happened
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "published"
+    assert pipeline.me()["post_count"] == 1
+    published = {m["post_id"] for m in pipeline.fanout_messages() if m["type"] == "post_published"}
+    assert published == {created["post"]["id"]}
