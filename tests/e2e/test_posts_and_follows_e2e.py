@@ -57,8 +57,9 @@ def fanout_messages_for(stack: RunningStack, post_id: str, timeout: float = 15) 
     while time.monotonic() < deadline:
         found = []
         for _ in range(20):
-            batch = sqs.receive_message(QueueUrl=stack.resources["FanoutQueue"], MaxNumberOfMessages=10,
-                                        VisibilityTimeout=0).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=stack.resources["FanoutQueue"], MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
             found += [json.loads(m["Body"]) for m in batch]
             if len(batch) < 10:
                 break

@@ -137,19 +137,43 @@ def test_a_users_posts_walk_newest_first_with_cursors(local_aws: LocalAws, lambd
     for index in range(5):
         post_id = new_post_id()
         time.sleep(0.002)  # ULIDs from different milliseconds sort by time
-        PostRow(id=post_id, author_id=alice["id"], title=f"p{index}", status="published", created_at="t",
-                content_type="image/jpeg", content_length=1, upload_key="k", published_author_id=alice["id"]).save()
+        PostRow(
+            id=post_id,
+            author_id=alice["id"],
+            title=f"p{index}",
+            status="published",
+            created_at="t",
+            content_type="image/jpeg",
+            content_length=1,
+            upload_key="k",
+            published_author_id=alice["id"],
+        ).save()
         ids.append(post_id)
     hidden = new_post_id()
-    PostRow(id=hidden, author_id=alice["id"], title="pending", status="pending_upload", created_at="t",
-            content_type="image/jpeg", content_length=1, upload_key="k").save()
+    PostRow(
+        id=hidden,
+        author_id=alice["id"],
+        title="pending",
+        status="pending_upload",
+        created_at="t",
+        content_type="image/jpeg",
+        content_length=1,
+        upload_key="k",
+    ).save()
 
     seen: list[str] = []
     cursor = None
     while True:
         query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        status, page = route(local_aws, lambda_context, "api_get_user_posts.json", bob, path="/users/alice/posts",
-                             path_parameters={"username": "alice"}, query=query)
+        status, page = route(
+            local_aws,
+            lambda_context,
+            "api_get_user_posts.json",
+            bob,
+            path="/users/alice/posts",
+            path_parameters={"username": "alice"},
+            query=query,
+        )
         assert status == 200
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
