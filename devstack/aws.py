@@ -33,12 +33,15 @@ log = logging.getLogger("devstack.aws")
 EMULATED_ELSEWHERE = {
     # type -> how the local stack stands in for it
     "AWS::ElastiCache::ServerlessCache": "the local Redis-protocol server",
+    "AWS::ElastiCache::ReplicationGroup": "the local Redis-protocol server",
+    "AWS::ElastiCache::ParameterGroup": "the local Redis server's settings",
     "AWS::Serverless::Api": "the local API gateway",
     "AWS::Serverless::Function": "in-process handlers",
 }
 NOT_NEEDED_LOCALLY = {
     "AWS::Logs::LogGroup",
     "AWS::EC2::SecurityGroup",
+    "AWS::ElastiCache::SubnetGroup",
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::S3::BucketPolicy",
@@ -127,6 +130,15 @@ class AwsClients:
         return self._cache[service]
 
 
+def cache_server_settings(template: Template) -> dict[str, str]:
+    """The settings of the template's cache parameter groups, for the local Redis server."""
+    settings: dict[str, str] = {}
+    for resource in template.of_type("AWS::ElastiCache::ParameterGroup").values():
+        properties = template.resolve((resource.get("Properties") or {}).get("Properties") or {})
+        settings.update({str(key): str(value) for key, value in properties.items()})
+    return settings
+
+
 class Provisioner:
     """Creates the template's resources on moto and records their physical ids on the template."""
 
@@ -193,6 +205,9 @@ class Provisioner:
                 attrs.update(Name=name, Arn=t.refs[logical_id])
             elif kind == "AWS::ElastiCache::ServerlessCache":
                 attrs.update({"Endpoint.Address": self.redis_host, "Endpoint.Port": str(self.redis_port)})
+            elif kind == "AWS::ElastiCache::ReplicationGroup":
+                for endpoint in ("PrimaryEndPoint", "ReaderEndPoint", "ConfigurationEndPoint"):
+                    attrs.update({f"{endpoint}.Address": self.redis_host, f"{endpoint}.Port": str(self.redis_port)})
             elif kind == "AWS::Serverless::Api":
                 t.refs[logical_id] = "local"
                 attrs["RootResourceId"] = "root"

@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class RedisServer:
     port: int = 0
     host: str = "127.0.0.1"
     data_dir: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,6 +70,8 @@ class RedisServer:
             "--loglevel",
             "warning",
         ]
+        for key, value in self.settings.items():
+            arguments += [f"--{key}", value]
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             arguments += ["--dir", str(self.data_dir), "--dbfilename", "feeds.rdb", "--save", "60 1"]

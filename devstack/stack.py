@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import state
-from devstack.aws import AwsClients, MotoServer, Provisioner, install_lambda_hook
+from devstack.aws import AwsClients, MotoServer, Provisioner, cache_server_settings, install_lambda_hook
 from devstack.gateway import ApiGateway, serve
 from devstack.pollers import EventSources
 from devstack.redis_server import RedisServer
@@ -51,17 +51,17 @@ class LocalStack:
         snapshot_dir = config.state_dir / "snapshot"
         config.state_dir.mkdir(parents=True, exist_ok=True)
 
+        stack_name = config.stack_name or samconfig_stack_name(config.template_path.parent / "samconfig.toml")
+        self.template = Template.load(config.template_path, stack_name, config.region, config.parameter_overrides)
         self.redis = RedisServer(
             host=config.host,
             port=config.redis_port,
             data_dir=config.state_dir / "redis" if config.keep_state else None,
+            settings=cache_server_settings(self.template),
         ).start()
         self.moto = MotoServer(config.host, config.aws_port)
         self.moto.start()
         self.aws = AwsClients(self.moto.url, config.region)
-
-        stack_name = config.stack_name or samconfig_stack_name(config.template_path.parent / "samconfig.toml")
-        self.template = Template.load(config.template_path, stack_name, config.region, config.parameter_overrides)
         Provisioner(self.template, self.aws, config.host, self.redis.port).provision()
 
         self.runtime = FunctionRuntime(self.template)

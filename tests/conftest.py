@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from moto import mock_aws
 
-from devstack.aws import AwsClients, Provisioner
+from devstack.aws import AwsClients, Provisioner, cache_server_settings
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime, LambdaContext
 from devstack.template import Template
@@ -74,7 +75,8 @@ def redis_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    server = RedisServer().start()
+    settings = cache_server_settings(Template.load(TEMPLATE, "test", REGION))
+    server = RedisServer(settings=settings).start()
     try:
         yield server.url
     finally:
@@ -103,6 +105,7 @@ def local_aws(redis_url: str) -> Iterator[LocalAws]:
         AWS_REGION=REGION,
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    redis.Redis.from_url(redis_url).flushall()  # every test starts with an empty cache
     host_port = redis_url.removeprefix("redis://").split("/")[0]
     host, port = host_port.rsplit(":", 1)
     with mock_aws():

@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,7 +13,7 @@ from photofeed.api.http import caller_id, create_resolver
 from photofeed.models.posts import Post, PostList, UserSummaryList
 from photofeed.models.users import User
 from photofeed.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
-from photofeed.wiring import follow_service, post_service, profile_service
+from photofeed.wiring import feed_service, follow_service, post_service, profile_service
 
 app = create_resolver()
 logger = Logger()
@@ -67,6 +68,18 @@ def handle_user_posts(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, curs
     caller_id(app)
     page = post_service().by_author(username.lower(), limit, cursor)
     return PostList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get(
+    "/feed",
+    responses={200: {"description": "A page of the home feed", "content": {"application/json": {"model": PostList}}}},
+)
+@tracer.capture_method
+def handle_feed(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response[str]:
+    # The page arrives as JSON assembled from the post cache (each post serialised by the Post
+    # model when it was cached): re-validating and re-encoding it would cost what the cache saves.
+    body = feed_service().page(caller_id(app), limit, cursor)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.get("/posts/<post_id>")

@@ -1,5 +1,5 @@
 """The media pipeline in-process on moto: S3 -> media queue -> process_media -> posts stream ->
-post_events -> fan-out queue, with redeliveries, crashes and hostile files."""
+stream_relay -> fan-out queue, with redeliveries, crashes and hostile files."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Pipeline:
         self.ctx = ctx
         self.media_queue = SqsDriver(local_aws, "MediaQueue", "ProcessMediaFunction", ctx)
         self.fanout_queue = SqsDriver(local_aws, "FanoutQueue", "ProcessMediaFunction", ctx)
-        self.stream = StreamDriver(local_aws, "PostsTable", "PostEventsFunction", ctx)
+        self.stream = StreamDriver(local_aws, "PostsTable", "StreamRelayFunction", ctx)
         self.author = sign_up(local_aws, ctx, "alice")
         self.s3 = local_aws.aws("s3")
 

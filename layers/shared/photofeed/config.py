@@ -26,10 +26,26 @@ class Settings(BaseSettings):
     # Uploads: what POST /posts accepts and how long its presigned POST lives.
     max_upload_bytes: int = 20 * 1024 * 1024
     upload_url_ttl_seconds: int = 300
-    # Signed media URLs handed to clients.
-    media_url_ttl_seconds: int = 3600
+    # Signed media URLs handed to clients: twice the post cache's lifetime, so a URL served from
+    # the cache is always good for at least an hour.
+    media_url_ttl_seconds: int = 7200
     # Images larger than this many pixels are rejected (decompression bombs).
     max_image_pixels: int = 50_000_000
+
+    # The feed engine (see photofeed/storage/feed_store.py).
+    feed_cap: int = 800
+    timeline_cap: int = 200
+    feed_ttl_seconds: int = 30 * 24 * 3600
+    post_cache_ttl_seconds: int = 3600
+    # Authors with more followers than this are not fanned out; readers merge their timelines.
+    celebrity_threshold: int = 10_000
+    # ... and they are fanned out again once below threshold * this (no flapping at the edge).
+    celebrity_exit_ratio: float = 0.9
+    fanout_chunk_size: int = 1000
+    # How many of a followee's recent posts a follow adds to the follower's feed.
+    follow_backfill_posts: int = 50
+    # How many recent posts of each followee a feed rebuild reads from DynamoDB.
+    rebuild_posts_per_author: int = 50
 
     user_pool_id: str = ""
     user_pool_client_id: str = ""

@@ -4,19 +4,23 @@ from functools import lru_cache
 
 from photofeed.config import get_settings, reset_settings
 from photofeed.services.accounts import AccountService
+from photofeed.services.fanout import FanoutService
+from photofeed.services.feed import FeedService, PostCache
 from photofeed.services.follows import FollowService
 from photofeed.services.media import MediaProcessor
-from photofeed.services.post_events import PostEventRelay
-from photofeed.services.posts import PostService
+from photofeed.services.posts import PostPresenter, PostService
 from photofeed.services.profiles import ProfileService
+from photofeed.services.stream_relay import StreamRelay
 from photofeed.storage import tables
 from photofeed.storage.clients import reset_clients
+from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.identity import IdentityProvider
 from photofeed.storage.media import MediaStore
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
+from photofeed.storage.redis_client import connect
 from photofeed.storage.users import UserRepository
 
 
@@ -52,7 +56,7 @@ def profile_service() -> ProfileService:
 
 @lru_cache(maxsize=1)
 def follow_service() -> FollowService:
-    return FollowService(user_repository(), follow_repository())
+    return FollowService(user_repository(), follow_repository(), feed_store())
 
 
 @lru_cache(maxsize=1)
@@ -71,8 +75,48 @@ def media_processor() -> MediaProcessor:
 
 
 @lru_cache(maxsize=1)
-def post_event_relay() -> PostEventRelay:
-    return PostEventRelay(WorkQueue(get_settings().fanout_queue_url))
+def stream_relay() -> StreamRelay:
+    return StreamRelay(fanout_queue())
+
+
+@lru_cache(maxsize=1)
+def fanout_queue() -> WorkQueue:
+    return WorkQueue(get_settings().fanout_queue_url)
+
+
+@lru_cache(maxsize=1)
+def feed_store() -> FeedStore:
+    settings = get_settings()
+    return FeedStore(
+        connect(),
+        feed_cap=settings.feed_cap,
+        timeline_cap=settings.timeline_cap,
+        ttl_seconds=settings.feed_ttl_seconds,
+        post_ttl_seconds=settings.post_cache_ttl_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def post_presenter() -> PostPresenter:
+    return PostPresenter(user_repository(), media_store(), get_settings())
+
+
+@lru_cache(maxsize=1)
+def feed_service() -> FeedService:
+    return FeedService(feed_store(), post_repository(), user_repository(), follow_repository(), post_presenter())
+
+
+@lru_cache(maxsize=1)
+def fanout_service() -> FanoutService:
+    return FanoutService(
+        feed_store(),
+        post_repository(),
+        user_repository(),
+        follow_repository(),
+        PostCache(feed_store(), post_repository(), post_presenter()),
+        feed_service(),
+        fanout_queue(),
+    )
 
 
 _FACTORIES = (
@@ -86,7 +130,12 @@ _FACTORIES = (
     follow_service,
     post_service,
     media_processor,
-    post_event_relay,
+    stream_relay,
+    fanout_queue,
+    feed_store,
+    post_presenter,
+    feed_service,
+    fanout_service,
 )
 
 

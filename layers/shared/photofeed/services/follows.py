@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+import redis
+
 from photofeed.errors import BadRequest
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
+from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.users import UserRepository
 
+log = logging.getLogger(__name__)
+
 
 class FollowService:
-    def __init__(self, users: UserRepository, follows: FollowRepository) -> None:
+    def __init__(self, users: UserRepository, follows: FollowRepository, feeds: FeedStore | None = None) -> None:
         self._users = users
         self._follows = follows
+        self._feeds = feeds
 
     def _target(self, caller_id: str, username: str) -> str:
         target = self._users.id_for_username(username)
@@ -21,10 +30,26 @@ class FollowService:
         return target
 
     def follow(self, caller_id: str, username: str) -> bool:
-        return self._follows.follow(caller_id, self._target(caller_id, username))
+        target = self._target(caller_id, username)
+        changed = self._follows.follow(caller_id, target)
+        self._write_through(lambda feeds: feeds.follow(caller_id, target))
+        return changed
 
     def unfollow(self, caller_id: str, username: str) -> bool:
-        return self._follows.unfollow(caller_id, self._target(caller_id, username))
+        target = self._target(caller_id, username)
+        changed = self._follows.unfollow(caller_id, target)
+        self._write_through(lambda feeds: feeds.unfollow(caller_id, target))
+        return changed
+
+    def _write_through(self, change: Callable[[FeedStore], None]) -> None:
+        """The reader's cached following set changes now, so the feed filters at once; the
+        stream's follow message does the rest (backfill, removal) and repairs a missed write."""
+        if self._feeds is None:
+            return
+        try:
+            change(self._feeds)
+        except redis.RedisError as error:
+            log.warning("following set not updated in the cache: %s", error)
 
     def followers(self, username: str, limit: int, cursor: str | None) -> Page[UserSummary]:
         page = self._follows.followers_page(self._users.id_for_username(username), limit, cursor)

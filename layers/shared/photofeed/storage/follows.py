@@ -127,6 +127,19 @@ class FollowRepository:
         ids = [row.followee_id for row in results]
         return Page(ids, encode_cursor(results.last_evaluated_key) if len(ids) == limit else None)
 
+    def all_following_ids(self, user_id: str) -> list[str]:
+        """Everyone a user follows (strongly consistent: the index is local to the user's items)."""
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            results = FollowRow.query(
+                user_id, consistent_read=True, last_evaluated_key=start, attributes_to_get=["followee_id"]
+            )
+            ids += [row.followee_id for row in results]
+            start = results.last_evaluated_key
+            if not start:
+                return ids
+
     def iter_follower_ids(self, user_id: str, page_size: int = 5000) -> Iterator[list[str]]:
         """Every follower id of a user, in large pages: the fan-out's hot loop (keys only)."""
         start: dict[str, Any] | None = None

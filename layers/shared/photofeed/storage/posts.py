@@ -139,6 +139,15 @@ class PostRepository:
             return post
         raise Conflict("the post kept changing; try again")
 
+    def published_before(self, author_id: str, before_id: str | None, limit: int) -> list[PostRow]:
+        """An author's newest published posts older than `before_id` (all, if None)."""
+        condition = PostRow.id < before_id if before_id else None
+        return list(
+            PostRow.published_by_author.query(
+                author_id, range_key_condition=condition, scan_index_forward=False, limit=limit
+            )
+        )
+
     def published_page(self, author_id: str, limit: int, cursor: str | None) -> Page[PostRow]:
         """An author's published posts, newest first (the sparse index holds only those)."""
         start = decode_cursor(cursor, {"published_author_id": {"S": author_id}})

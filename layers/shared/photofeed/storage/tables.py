@@ -9,6 +9,14 @@ from pynamodb.models import Model
 from photofeed.config import Settings, get_settings
 
 
+class ByFanoutMode(GlobalSecondaryIndex["UserRow"]):
+    class Meta:
+        index_name = "by-fanout-mode"
+        projection = KeysOnlyProjection()
+
+    fanout_mode = UnicodeAttribute(hash_key=True)
+
+
 class UserRow(Model):
     """One item per user, keyed by the Cognito `sub`."""
 
@@ -24,6 +32,10 @@ class UserRow(Model):
     follower_count = NumberAttribute(default=0)
     following_count = NumberAttribute(default=0)
     post_count = NumberAttribute(default=0)
+    # Absent for most users; "pull" for authors whose posts are not fanned out (too many followers),
+    # "draining" while one goes back to being fanned out. Indexed (sparse) to rebuild the cache's sets.
+    fanout_mode = UnicodeAttribute(null=True)
+    by_fanout_mode = ByFanoutMode()
 
 
 class UsernameRow(Model):

@@ -142,5 +142,25 @@ class UserRepository:
         rows = UserRow.batch_get(unique, attributes_to_get=["id", "username", "display_name"])
         return {row.id: UserSummary(id=row.id, username=row.username, display_name=row.display_name) for row in rows}
 
+    def fanout_state(self, user_id: str) -> tuple[int, str | None]:
+        """(follower_count, fanout_mode) of a user, read consistently."""
+        row = UserRow.get(user_id, consistent_read=True, attributes_to_get=["follower_count", "fanout_mode"])
+        return int(row.follower_count), row.fanout_mode
+
+    def set_fanout_mode(self, user_id: str, mode: str | None, expected: str | None) -> bool:
+        """Move a user's fan-out mode from `expected` to `mode`; False if it was not `expected`."""
+        condition = UserRow.fanout_mode.does_not_exist() if expected is None else UserRow.fanout_mode == expected
+        action = UserRow.fanout_mode.remove() if mode is None else UserRow.fanout_mode.set(mode)
+        try:
+            UserRow(id=user_id).update(actions=[action], condition=condition & UserRow.id.exists())
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def authors_in_fanout_mode(self, mode: str) -> list[str]:
+        return [row.id for row in UserRow.by_fanout_mode.query(mode)]
+
     def by_username(self, username: str) -> User:
         return self.get(self.id_for_username(username))

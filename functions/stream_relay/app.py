@@ -1,7 +1,7 @@
-"""The posts table's stream -> the fan-out queue (the outbox relay).
+"""The posts and follows tables' streams -> the fan-out queue (the outbox relay).
 
 A failed record is reported as a batch item failure, so the stream retries from it and nothing
-after it is skipped; records are never lost between the table and the queue.
+after it is skipped; changes are never lost between a table and the queue.
 """
 
 from typing import Any
@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photofeed.wiring import post_event_relay
+from photofeed.wiring import stream_relay
 
 logger = Logger()
 tracer = Tracer()
@@ -25,9 +25,9 @@ def handle_record(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     if change is None:
         return
-    message = post_event_relay().relay(change.old_image or None, change.new_image or None)
+    message = stream_relay().relay(change.old_image or None, change.new_image or None)
     if message is not None:
-        logger.info("post change relayed", extra={"type": message["type"], "post_id": message["post_id"]})
+        logger.info("change relayed", extra={"type": message["type"]})
 
 
 @logger.inject_lambda_context

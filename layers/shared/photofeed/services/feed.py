@@ -1,0 +1,192 @@
+"""The home feed: read a page fast from Redis, rebuild what is missing from DynamoDB, and answer
+from DynamoDB alone when Redis is down (slower, never a 5xx).
+
+A warm page is one script call: the feed, merged with the timelines of followed authors who are
+not fanned out, filtered (deleted posts, unfollowed authors) and hydrated from the post cache, all
+server-side. The JSON of each post is cached with its signed media URLs, so a warm read signs
+nothing and touches DynamoDB zero times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from photofeed.config import Settings, get_settings
+from photofeed.errors import ValidationFailed
+from photofeed.models.posts import Post
+from photofeed.pagination import decode_cursor, encode_cursor
+from photofeed.services.posts import PostPresenter
+from photofeed.storage.feed_store import CachedPost, FeedEntry, FeedStore, score_of
+from photofeed.storage.follows import FollowRepository
+from photofeed.storage.posts import PostRepository
+from photofeed.storage.tables import PostRow
+from photofeed.storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+_COUNTS = ("like_count", "comment_count", "liked_by_me")
+_READ_ATTEMPTS = 4
+_REDIS_RETRY_AFTER_SECONDS = 5.0
+
+
+def post_json_head(post: Post) -> str:
+    """The post's JSON without its closing brace and the three fields that change per reader or
+    often (counts, liked_by_me): those are appended at read time."""
+    return post.model_dump_json(exclude=set(_COUNTS))[:-1]
+
+
+def post_json(head: str, like_count: int, comment_count: int, liked_by_me: bool) -> str:
+    liked = "true" if liked_by_me else "false"
+    return f'{head},"like_count":{like_count},"comment_count":{comment_count},"liked_by_me":{liked}}}'
+
+
+class PostCache:
+    """Fills the Redis post cache from DynamoDB (posts, authors, signed media URLs)."""
+
+    def __init__(self, store: FeedStore, posts: PostRepository, presenter: PostPresenter) -> None:
+        self._store = store
+        self._posts = posts
+        self._presenter = presenter
+
+    def fill(self, post_ids: Sequence[str]) -> list[CachedPost]:
+        rows = self._posts.many(list(post_ids))
+        presented = {post.id: post for post in self._presenter.present(list(rows.values()))}
+        cached = []
+        for post_id in post_ids:
+            row, post = rows.get(post_id), presented.get(post_id)
+            if row is None or post is None:
+                cached.append(CachedPost(post_id, "-", "missing", "", 0, 0))
+            else:
+                cached.append(
+                    CachedPost(
+                        post_id, row.author_id, row.status, post_json_head(post), post.like_count, post.comment_count
+                    )
+                )
+        self._store.cache_posts(cached)
+        return cached
+
+
+class FeedService:
+    def __init__(
+        self,
+        store: FeedStore,
+        posts: PostRepository,
+        users: UserRepository,
+        follows: FollowRepository,
+        presenter: PostPresenter,
+        settings: Settings | None = None,
+    ) -> None:
+        self._store = store
+        self._posts = posts
+        self._users = users
+        self._follows = follows
+        self._presenter = presenter
+        self._settings = settings or get_settings()
+        self._cache = PostCache(store, posts, presenter)
+        self._redis_down_until = 0.0
+
+    # ------------------------------------------------------------------ reading
+    def page(self, user_id: str, limit: int, cursor: str | None) -> str:
+        """One page of the caller's feed as the contract's JSON: {"items": [...], "next_cursor": ...}."""
+        after = _decode_feed_cursor(cursor)
+        if time.monotonic() >= self._redis_down_until:
+            try:
+                return self._page_from_redis(user_id, limit, after)
+            except redis.RedisError as error:
+                log.warning("feed cache unavailable; answering from DynamoDB: %s", error)
+                self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_SECONDS
+        return self._page_from_dynamodb(user_id, limit, after)
+
+    def _page_from_redis(self, user_id: str, limit: int, after: tuple[int, str] | None) -> str:
+        for _ in range(_READ_ATTEMPTS):
+            read = self._store.read(user_id, limit, after)
+            if read.state == "missing_feed":
+                if not self.rebuild(user_id):
+                    return self._page_from_dynamodb(user_id, limit, after)
+                continue
+            if read.state == "missing_sets":
+                if read.missing_following:
+                    self._store.write_following(user_id, self._follows.all_following_ids(user_id))
+                if read.missing_celebs:
+                    self.rebuild_celebrity_sets()
+                continue
+            misses = [entry.post_id for entry in read.entries if not entry.cached]
+            if misses:
+                self._cache.fill(misses)  # then read again: the script filters them like the rest
+                continue
+            return _render(read.entries, limit)
+        raise redis.RedisError("the feed kept changing under the reader")
+
+    def _page_from_dynamodb(self, user_id: str, limit: int, after: tuple[int, str] | None) -> str:
+        authors = [*self._follows.all_following_ids(user_id), user_id]
+        before_id = after[1] if after else None
+        rows = self._recent_rows(authors, limit + 1, before_id)
+        rows.sort(key=lambda row: row.id, reverse=True)
+        posts = self._presenter.present(rows[: limit + 1])
+        entries = [
+            FeedEntry(
+                post.id, score_of(post.id), post.author.id, post_json_head(post), post.like_count, post.comment_count
+            )
+            for post in posts
+        ]
+        return _render(entries, limit)
+
+    # ------------------------------------------------------------------ rebuilding
+    def rebuild(self, user_id: str) -> bool:
+        """Rebuild a missing feed from DynamoDB. One reader rebuilds (a lock); the others wait for
+        it. False if it could not be done in time (the caller answers from DynamoDB)."""
+        name = f"feed:{user_id}"
+        if not self._store.lock(name, seconds=30):
+            return self._store.wait_for_feed(user_id, seconds=3.0)
+        try:
+            self._store.open_feed(user_id)  # fan-out delivers into it while we read DynamoDB
+            followees = self._follows.all_following_ids(user_id)
+            self._store.write_following(user_id, followees)
+            rows = self._recent_rows([*followees, user_id], self._settings.rebuild_posts_per_author, None)
+            self._store.write_feed(user_id, [(row.id, score_of(row.id)) for row in rows])
+            return True
+        finally:
+            self._store.unlock(name)
+
+    def rebuild_celebrity_sets(self) -> None:
+        if not self._store.lock("celebs", seconds=30):
+            time.sleep(0.05)
+            return
+        try:
+            pulled = self._users.authors_in_fanout_mode("pull")
+            draining = self._users.authors_in_fanout_mode("draining")
+            self._store.write_celebrity_sets(merged=[*pulled, *draining], not_fanned_out=pulled)
+        finally:
+            self._store.unlock("celebs")
+
+    def _recent_rows(self, authors: Sequence[str], per_author: int, before_id: str | None) -> list[PostRow]:
+        """Each author's newest published posts (queried in parallel: one query per author)."""
+
+        def newest(author_id: str) -> list[PostRow]:
+            return self._posts.published_before(author_id, before_id, per_author)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return [row for rows in pool.map(newest, authors) for row in rows]
+
+
+def _render(entries: Sequence[FeedEntry], limit: int) -> str:
+    page = entries[:limit]
+    items = ",".join(post_json(entry.json_head, entry.like_count, entry.comment_count, False) for entry in page)
+    cursor = encode_cursor({"s": page[-1].score, "i": page[-1].post_id}) if len(entries) > limit else None
+    return f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}'
+
+
+def _decode_feed_cursor(cursor: str | None) -> tuple[int, str] | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    score, post_id = key.get("s"), key.get("i")
+    if not isinstance(score, int) or not isinstance(post_id, str) or len(post_id) != 26:
+        raise ValidationFailed("cursor: not a cursor this API gave out")
+    return score, post_id
