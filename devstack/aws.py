@@ -26,6 +26,7 @@ import requests
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from devstack import moto_fixes
 from devstack.template import ACCOUNT_ID, Template, TemplateError
 
 log = logging.getLogger("devstack.aws")
@@ -58,6 +59,8 @@ class MotoServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        moto_fixes.apply()
 
         self._app = DomainDispatcherApplication(create_backend_app)
         self._dynamodb_lock = threading.Lock()

@@ -14,6 +14,7 @@ import pytest
 import redis
 from moto import mock_aws
 
+from devstack import moto_fixes
 from devstack.aws import AwsClients, Provisioner, cache_server_settings
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime, LambdaContext
@@ -108,6 +109,7 @@ def local_aws(redis_url: str) -> Iterator[LocalAws]:
     redis.Redis.from_url(redis_url).flushall()  # every test starts with an empty cache
     host_port = redis_url.removeprefix("redis://").split("/")[0]
     host, port = host_port.rsplit(":", 1)
+    moto_fixes.apply()
     with mock_aws():
         template = Template.load(TEMPLATE, "test", REGION)
         aws = AwsClients(None, REGION)

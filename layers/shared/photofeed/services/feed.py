@@ -24,7 +24,7 @@ from photofeed.pagination import decode_cursor, encode_cursor
 from photofeed.services.posts import PostPresenter
 from photofeed.storage.feed_store import CachedPost, FeedEntry, FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
-from photofeed.storage.posts import PostRepository
+from photofeed.storage.posts import PUBLISHED, PostRepository
 from photofeed.storage.tables import PostRow
 from photofeed.storage.users import UserRepository
 
@@ -56,12 +56,16 @@ class PostCache:
 
     def fill(self, post_ids: Sequence[str]) -> list[CachedPost]:
         rows = self._posts.many(list(post_ids))
-        presented = {post.id: post for post in self._presenter.present(list(rows.values()))}
+        # Only published posts are shown in feeds; any other status is cached as a tombstone.
+        published = [row for row in rows.values() if row.status == PUBLISHED]
+        presented = {post.id: post for post in self._presenter.present(published)}
         cached = []
         for post_id in post_ids:
             row, post = rows.get(post_id), presented.get(post_id)
-            if row is None or post is None:
+            if row is None:
                 cached.append(CachedPost(post_id, "-", "missing", "", 0, 0))
+            elif post is None:
+                cached.append(CachedPost(post_id, row.author_id, row.status, "", 0, 0))
             else:
                 cached.append(
                     CachedPost(
