@@ -6,6 +6,7 @@ import copy
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime, LambdaContext
 from devstack.template import Template
 from photofeed import wiring
+from photofeed.storage.tables import bind_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -94,8 +96,8 @@ class LocalAws:
         return self.runtime.functions[logical_id].handler
 
 
-@pytest.fixture
-def local_aws(redis_url: str) -> Iterator[LocalAws]:
+@contextmanager
+def local_aws_context(redis_url: str) -> Iterator[LocalAws]:
     """Every resource of template.yaml on moto's in-process mock, with each function's
     environment from the template: tests cannot drift from what is deployed."""
     saved_environment = dict(os.environ)
@@ -124,9 +126,16 @@ def local_aws(redis_url: str) -> Iterator[LocalAws]:
             }
         )
         wiring.reset()
+        bind_tables()  # row models point at this template's tables (tests may use them directly)
         try:
             yield LocalAws(template, aws, runtime)
         finally:
             wiring.reset()
             os.environ.clear()
             os.environ.update(saved_environment)
+
+
+@pytest.fixture
+def local_aws(redis_url: str) -> Iterator[LocalAws]:
+    with local_aws_context(redis_url) as running:
+        yield running

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import media
+from tests.bench import feed, media
 
 
 def main() -> int:
@@ -17,6 +17,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
     }
     figures.update(media.run())
+    figures.update(feed.run())
     for name, value in figures.items():
         print(f"{name}: {value}", flush=True)
     Path("bench-results.json").write_text(json.dumps(figures, indent=2) + "\n")
