@@ -149,6 +149,8 @@ class FeedService:
         if not self._store.lock(name, seconds=30):
             return self._store.wait_for_feed(user_id, seconds=3.0)
         try:
+            if self._store.feed_exists(user_id):
+                return True  # rebuilt by the reader that held the lock just before us
             self._store.open_feed(user_id)  # fan-out delivers into it while we read DynamoDB
             followees = self._follows.all_following_ids(user_id)
             self._store.write_following(user_id, followees)
