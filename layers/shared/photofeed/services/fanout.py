@@ -107,23 +107,34 @@ class FanoutService:
     ) -> None:
         """The first chunk is done here; the rest go back on the queue for other workers."""
         chunk_size = self._settings.fanout_chunk_size
-        queued: list[dict[str, Any]] = []
-        first = True
-        for page in self._follows.iter_follower_ids(author_id, page_size=chunk_size * 5):
-            for start in range(0, len(page), chunk_size):
-                chunk = page[start : start + chunk_size]
-                if first:
-                    inline(chunk)
-                    first = False
-                else:
-                    queued.append({**template, "user_ids": chunk})
-        self._queue.send_many(queued)
+        followers = self._followers(author_id)
+        if not followers:
+            return
+        inline(followers[:chunk_size])
+        self._queue.send_many(
+            [
+                {**template, "user_ids": followers[start : start + chunk_size]}
+                for start in range(chunk_size, len(followers), chunk_size)
+            ]
+        )
+
+    def _followers(self, author_id: str) -> list[str]:
+        """Everyone who follows the author: from the cache, else from DynamoDB (then cached). The
+        set is opened before DynamoDB is read, so a follow landing meanwhile is never lost."""
+        cached = self._store.followers(author_id)
+        if cached is not None:
+            return cached
+        self._store.open_followers(author_id)
+        followers = [user_id for page in self._follows.iter_follower_ids(author_id) for user_id in page]
+        self._store.close_followers(author_id, followers)
+        return followers
 
     # ------------------------------------------------------------------ follows
     def followed(self, message: dict[str, Any]) -> None:
         follower_id, followee_id = message["follower_id"], message["followee_id"]
         if self._follows.is_following(follower_id, followee_id):  # the truth, not the event
             self._store.follow(follower_id, followee_id)
+            self._store.add_follower(followee_id, follower_id)
             self._store.backfill([follower_id], self._recent(followee_id, self._settings.follow_backfill_posts))
         self._check_threshold(followee_id)
 
@@ -131,6 +142,7 @@ class FanoutService:
         follower_id, followee_id = message["follower_id"], message["followee_id"]
         if not self._follows.is_following(follower_id, followee_id):
             self._store.unfollow(follower_id, followee_id)
+            self._store.remove_follower(followee_id, follower_id)
             recent = self._recent(followee_id, self._settings.timeline_cap)
             self._store.undeliver([post_id for post_id, _ in recent], [follower_id])
         self._check_threshold(followee_id)

@@ -32,13 +32,23 @@ class FollowService:
     def follow(self, caller_id: str, username: str) -> bool:
         target = self._target(caller_id, username)
         changed = self._follows.follow(caller_id, target)
-        self._write_through(lambda feeds: feeds.follow(caller_id, target))
+
+        def cache(feeds: FeedStore) -> None:
+            feeds.follow(caller_id, target)
+            feeds.add_follower(target, caller_id)
+
+        self._write_through(cache)
         return changed
 
     def unfollow(self, caller_id: str, username: str) -> bool:
         target = self._target(caller_id, username)
         changed = self._follows.unfollow(caller_id, target)
-        self._write_through(lambda feeds: feeds.unfollow(caller_id, target))
+
+        def cache(feeds: FeedStore) -> None:
+            feeds.unfollow(caller_id, target)
+            feeds.remove_follower(target, caller_id)
+
+        self._write_through(cache)
         return changed
 
     def _write_through(self, change: Callable[[FeedStore], None]) -> None:

@@ -6,6 +6,7 @@ Keys (all rebuildable from DynamoDB, all with a TTL refreshed on use):
                   so a feed that is missing (flushed, evicted, expired) is rebuilt on its next read.
 - `tl:{author}`   the author's recent published posts (a timeline), same scoring and sentinel.
 - `fol:{user}`    set of whom the user follows (`~` marks it complete).
+- `flw:{author}`  set of the author's followers, for fan-out (`~` complete, `!` being built).
 - `celebs`        authors whose timelines readers merge (`~` marks it complete).
 - `nofan`         authors whose posts are not fanned out (a subset of `celebs`).
 - `post:{id}`     hash: a = author id, s = status, j = the post's JSON without its last three
@@ -22,13 +23,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import redis
 from ulid import ULID
 
 COMPLETE = "~"
-FEED, TIMELINE, FOLLOWING, POST = "feed:", "tl:", "fol:", "post:"
+FEED, TIMELINE, FOLLOWING, FOLLOWERS, POST = "feed:", "tl:", "fol:", "flw:", "post:"
 CELEBS, NOFAN = "celebs", "nofan"
 
 # Add one post to many feeds, only to feeds that exist, keeping each at most `cap` posts.
@@ -324,6 +325,38 @@ class FeedStore:
             key,
             member,
         )
+
+    # ------------------------------------------------------------------ followers (fan-out's audience)
+    def followers(self, author_id: str) -> list[str] | None:
+        """The cached follower ids of an author, or None if not cached (or still being built)."""
+        members = cast(set[bytes], self.redis.smembers(FOLLOWERS + author_id))
+        if b"~" not in members:
+            return None
+        return [member.decode() for member in members if member not in (b"~", b"!")]
+
+    def open_followers(self, author_id: str) -> None:
+        """Start building: follow messages add to the set from now on, so none is lost."""
+        key = FOLLOWERS + author_id
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, "!")
+            pipe.expire(key, 300)
+            pipe.execute()
+
+    def close_followers(self, author_id: str, follower_ids: Sequence[str]) -> None:
+        key = FOLLOWERS + author_id
+        with self.redis.pipeline(transaction=True) as pipe:
+            for start in range(0, len(follower_ids), 5000):
+                pipe.sadd(key, *follower_ids[start : start + 5000])
+            pipe.sadd(key, COMPLETE)
+            pipe.srem(key, "!")
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def add_follower(self, author_id: str, follower_id: str) -> None:
+        self._if_exists_set(FOLLOWERS + author_id, "SADD", follower_id)
+
+    def remove_follower(self, author_id: str, follower_id: str) -> None:
+        self._if_exists_set(FOLLOWERS + author_id, "SREM", follower_id)
 
     def celebrity_sets_exist(self) -> bool:
         return bool(self.redis.exists(CELEBS)) and bool(self.redis.exists(NOFAN))
