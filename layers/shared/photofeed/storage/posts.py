@@ -60,11 +60,12 @@ class PostRepository:
 
     def mark_processing(self, post_id: str) -> bool:
         """pending_upload -> processing. True if the post is now processing (by us or before)."""
+        return self._move_in_flight(post_id, [PostRow.status.set(PROCESSING)])
+
+    def _move_in_flight(self, post_id: str, actions: list[Action]) -> bool:
+        """Apply `actions` only while the post is still in flight; False if it had moved on."""
         try:
-            PostRow(id=post_id).update(
-                actions=[PostRow.status.set(PROCESSING)],
-                condition=PostRow.status.is_in(*IN_FLIGHT),
-            )
+            PostRow(id=post_id).update(actions=actions, condition=PostRow.status.is_in(*IN_FLIGHT))
         except UpdateError as error:
             if _condition_failed(error):
                 return False
@@ -97,16 +98,7 @@ class PostRepository:
         return True
 
     def reject(self, post_id: str, reason: str) -> bool:
-        try:
-            PostRow(id=post_id).update(
-                actions=[PostRow.status.set(REJECTED), PostRow.rejection_reason.set(reason)],
-                condition=PostRow.status.is_in(*IN_FLIGHT),
-            )
-        except UpdateError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+        return self._move_in_flight(post_id, [PostRow.status.set(REJECTED), PostRow.rejection_reason.set(reason)])
 
     def delete(self, post_id: str, caller_id: str) -> PostRow:
         """Mark a post deleted (author only); a published one leaves the author's count."""
