@@ -1,5 +1,10 @@
 """Run the template's functions in this process, each with its environment from the template.
 
+As on Lambda, an execution environment serves one invocation at a time: handlers keep
+per-invocation state in module globals (Powertools' resolver keeps the current event), so each
+function gets a small pool of separately imported copies of its module, and an invocation takes
+a free copy. Concurrency stays real; no two invocations ever share a copy.
+
 All functions share one process here, so they share one `os.environ`. Every variable the
 template gives a function is set once for all of them; a variable that two functions give
 different values would make one of them wrong, so that stops the stack at start-up. The one
@@ -12,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -40,6 +46,7 @@ class LocalFunction:
     memory_mb: int
     events: dict[str, dict[str, Any]]
     handler: Callable[[Any, Any], Any] | None = None
+    environments: queue.Queue[Callable[[Any, Any], Any]] = field(default_factory=queue.Queue)
 
     @property
     def arn(self) -> str:
@@ -78,9 +85,13 @@ class FunctionError(Exception):
         self.error_type = error_type
 
 
+ENVIRONMENTS_PER_FUNCTION = 4
+
+
 class FunctionRuntime:
-    def __init__(self, template: Template) -> None:
+    def __init__(self, template: Template, environments: int = ENVIRONMENTS_PER_FUNCTION) -> None:
         self.template = template
+        self.environments = environments
         self.functions: dict[str, LocalFunction] = {}
         self._lock = threading.Lock()
 
@@ -117,8 +128,11 @@ class FunctionRuntime:
         os.environ.update(shared)
         for function in self.functions.values():
             function.handler = self._import(function)
+            function.environments.put(function.handler)
+            for copy in range(1, self.environments):
+                function.environments.put(self._import(function, copy))
 
-    def _import(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
+    def _import(self, function: LocalFunction, copy: int = 0) -> Callable[[Any, Any], Any]:
         module_path, _, attribute = function.handler_path.rpartition(".")
         source = function.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
         if not source.exists():
@@ -128,12 +142,14 @@ class FunctionRuntime:
             module_name = ".".join(relative.with_suffix("").parts)
         except ValueError:
             module_name = f"devstack_functions.{function.logical_id}"
+        if copy:
+            module_name = f"devstack_environments.{function.logical_id}.{copy}"
         previous = {key: os.environ.get(key) for key in PER_FUNCTION_VARIABLES}
         try:
             for key in PER_FUNCTION_VARIABLES:
                 if key in function.environment:
                     os.environ[key] = function.environment[key]
-            module = sys.modules.get(module_name) or self._load_module(module_name, source)
+            module = (sys.modules.get(module_name) if not copy else None) or self._load_module(module_name, source)
         finally:
             for key, value in previous.items():
                 if value is None:
@@ -172,8 +188,9 @@ class FunctionRuntime:
             timeout_seconds=function.timeout_seconds,
         )
         started = time.perf_counter()
+        handler = function.environments.get()  # a free execution environment (waits if all are busy)
         try:
-            result = function.handler(event, context)
+            result = handler(event, context)
         except Exception as error:
             elapsed = (time.perf_counter() - started) * 1000
             log.warning(
@@ -185,6 +202,8 @@ class FunctionRuntime:
                 error,
             )
             raise FunctionError(type(error).__name__, str(error)) from error
+        finally:
+            function.environments.put(handler)
         elapsed = (time.perf_counter() - started) * 1000
         if elapsed > function.timeout_seconds * 1000:
             log.warning(

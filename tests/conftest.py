@@ -116,7 +116,7 @@ def local_aws_context(redis_url: str) -> Iterator[LocalAws]:
         template = Template.load(TEMPLATE, "test", REGION)
         aws = AwsClients(None, REGION)
         Provisioner(template, aws, host, int(port)).provision()
-        runtime = FunctionRuntime(template)
+        runtime = FunctionRuntime(template, environments=1)  # tests call one invocation at a time
         runtime.load(
             {
                 "AWS_REGION": REGION,
