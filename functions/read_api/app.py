@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from photofeed.api.http import caller_id, create_resolver
+from photofeed.models.engagement import CommentList
 from photofeed.models.posts import Post, PostList, UserSummaryList
 from photofeed.models.users import User
 from photofeed.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
-from photofeed.wiring import feed_service, follow_service, post_service, profile_service
+from photofeed.wiring import engagement_service, feed_service, follow_service, post_service, profile_service
 
 app = create_resolver()
 logger = Logger()
@@ -65,9 +66,17 @@ def handle_following(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, curso
 @app.get("/users/<username>/posts")
 @tracer.capture_method
 def handle_user_posts(username: UsernamePath, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PostList:
-    caller_id(app)
-    page = post_service().by_author(username.lower(), limit, cursor)
+    page = post_service().by_author(caller_id(app), username.lower(), limit, cursor)
     return PostList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get("/posts/<post_id>/comments")
+@tracer.capture_method
+def handle_comments(
+    post_id: Annotated[str, Path(min_length=1, max_length=64)], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> CommentList:
+    page = engagement_service().comments(caller_id(app), post_id, limit, cursor)
+    return CommentList(items=page.items, next_cursor=page.next_cursor)
 
 
 @app.get(

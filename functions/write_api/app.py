@@ -10,9 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photofeed.api.http import caller_id, create_resolver, no_content
+from photofeed.models.engagement import Comment, CreateCommentRequest
 from photofeed.models.posts import CreatedPost, CreatePostRequest
 from photofeed.models.users import ProfilePatch, User
-from photofeed.wiring import follow_service, idempotent_actions, post_service, profile_service
+from photofeed.wiring import engagement_service, follow_service, idempotent_actions, post_service, profile_service
 
 app = create_resolver()
 logger = Logger()
@@ -57,6 +58,52 @@ def handle_create_post(body: Annotated[CreatePostRequest, Body()]) -> tuple[Crea
 @tracer.capture_method
 def handle_delete_post(post_id: PostIdPath) -> Response[None]:
     post_service().delete(caller_id(app), post_id)
+    return no_content()
+
+
+CommentIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@app.post("/posts/<post_id>/comments")
+@tracer.capture_method
+def handle_create_comment(post_id: PostIdPath, body: Annotated[CreateCommentRequest, Body()]) -> tuple[Comment, int]:
+    comment = engagement_service().comment(caller_id(app), post_id, body)
+    metrics.add_metric(name="Comments", unit=MetricUnit.Count, value=1)
+    return comment, 201
+
+
+@app.delete("/posts/<post_id>/comments/<comment_id>")
+@tracer.capture_method
+def handle_delete_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
+    engagement_service().delete_comment(caller_id(app), post_id, comment_id)
+    return no_content()
+
+
+@app.put("/posts/<post_id>/like")
+@tracer.capture_method
+def handle_like_post(post_id: PostIdPath) -> Response[None]:
+    engagement_service().like_post(caller_id(app), post_id)
+    return no_content()
+
+
+@app.delete("/posts/<post_id>/like")
+@tracer.capture_method
+def handle_unlike_post(post_id: PostIdPath) -> Response[None]:
+    engagement_service().unlike_post(caller_id(app), post_id)
+    return no_content()
+
+
+@app.put("/posts/<post_id>/comments/<comment_id>/like")
+@tracer.capture_method
+def handle_like_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
+    engagement_service().like_comment(caller_id(app), post_id, comment_id)
+    return no_content()
+
+
+@app.delete("/posts/<post_id>/comments/<comment_id>/like")
+@tracer.capture_method
+def handle_unlike_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
+    engagement_service().unlike_comment(caller_id(app), post_id, comment_id)
     return no_content()
 
 

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     idempotency_table: str = "idempotency"
     follows_table: str = "follows"
     posts_table: str = "posts"
+    comments_table: str = "comments"
+    likes_table: str = "likes"
 
     uploads_bucket: str = "uploads"
     media_bucket: str = "media"

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from photofeed.config import get_settings, reset_settings
 from photofeed.services.accounts import AccountService
+from photofeed.services.engagement import EngagementService
 from photofeed.services.fanout import FanoutService
 from photofeed.services.feed import FeedService, PostCache
 from photofeed.services.follows import FollowService
@@ -13,6 +14,7 @@ from photofeed.services.profiles import ProfileService
 from photofeed.services.stream_relay import StreamRelay
 from photofeed.storage import tables
 from photofeed.storage.clients import reset_clients
+from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.idempotency import IdempotentActions
@@ -37,6 +39,16 @@ def follow_repository() -> FollowRepository:
 @lru_cache(maxsize=1)
 def post_repository() -> PostRepository:
     return PostRepository()
+
+
+@lru_cache(maxsize=1)
+def engagement_repository() -> EngagementRepository:
+    return EngagementRepository()
+
+
+@lru_cache(maxsize=1)
+def engagement_service() -> EngagementService:
+    return EngagementService(engagement_repository(), post_repository(), user_repository(), feed_store())
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +78,9 @@ def idempotent_actions() -> IdempotentActions:
 
 @lru_cache(maxsize=1)
 def post_service() -> PostService:
-    return PostService(post_repository(), user_repository(), media_store(), idempotent_actions())
+    return PostService(
+        post_repository(), user_repository(), media_store(), idempotent_actions(), engagement=engagement_repository()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +117,14 @@ def post_presenter() -> PostPresenter:
 
 @lru_cache(maxsize=1)
 def feed_service() -> FeedService:
-    return FeedService(feed_store(), post_repository(), user_repository(), follow_repository(), post_presenter())
+    return FeedService(
+        feed_store(),
+        post_repository(),
+        user_repository(),
+        follow_repository(),
+        post_presenter(),
+        engagement_repository(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +137,7 @@ def fanout_service() -> FanoutService:
         PostCache(feed_store(), post_repository(), post_presenter()),
         feed_service(),
         fanout_queue(),
+        engagement=engagement_repository(),
     )
 
 
@@ -124,6 +146,8 @@ _FACTORIES = (
     follow_repository,
     post_repository,
     media_store,
+    engagement_repository,
+    engagement_service,
     idempotent_actions,
     account_service,
     profile_service,

@@ -21,6 +21,7 @@ from typing import Any
 
 from photofeed.config import Settings, get_settings
 from photofeed.services.feed import FeedService, PostCache
+from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.posts import PostRepository
@@ -43,8 +44,10 @@ class FanoutService:
         feeds: FeedService,
         queue: WorkQueue,
         settings: Settings | None = None,
+        engagement: EngagementRepository | None = None,
     ) -> None:
         self._store = store
+        self._engagement = engagement
         self._posts = posts
         self._users = users
         self._follows = follows
@@ -86,6 +89,8 @@ class FanoutService:
     def post_deleted(self, message: dict[str, Any]) -> None:
         post_id, author_id = message["post_id"], message["author_id"]
         self._store.forget_post(post_id)  # readers drop it at once
+        if self._engagement is not None:
+            self._engagement.delete_all_comments(post_id)  # a deleted post's comments go with it
         self._store.remove_from_timeline(author_id, post_id)
         self._store.undeliver([post_id], [author_id])
         if not self._fanned_out(author_id):

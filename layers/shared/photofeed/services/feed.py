@@ -22,6 +22,7 @@ from photofeed.errors import ValidationFailed
 from photofeed.models.posts import Post
 from photofeed.pagination import decode_cursor, encode_cursor
 from photofeed.services.posts import PostPresenter
+from photofeed.storage.engagement import EngagementRepository, post_target
 from photofeed.storage.feed_store import CachedPost, FeedEntry, FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.posts import PUBLISHED, PostRepository
@@ -84,9 +85,11 @@ class FeedService:
         users: UserRepository,
         follows: FollowRepository,
         presenter: PostPresenter,
+        engagement: EngagementRepository,
         settings: Settings | None = None,
     ) -> None:
         self._store = store
+        self._engagement = engagement
         self._posts = posts
         self._users = users
         self._follows = follows
@@ -119,6 +122,8 @@ class FeedService:
                     self._store.write_following(user_id, self._follows.all_following_ids(user_id))
                 if read.missing_celebs:
                     self.rebuild_celebrity_sets()
+                if read.missing_likes:
+                    self._store.write_likes(user_id, self._engagement.liked_post_ids(user_id))
                 continue
             misses = [entry.post_id for entry in read.entries if not entry.cached]
             if misses:
@@ -133,9 +138,16 @@ class FeedService:
         rows = self._recent_rows(authors, limit + 1, before_id)
         rows.sort(key=lambda row: row.id, reverse=True)
         posts = self._presenter.present(rows[: limit + 1])
+        liked = self._engagement.liked(user_id, [post_target(post.id) for post in posts])
         entries = [
             FeedEntry(
-                post.id, score_of(post.id), post.author.id, post_json_head(post), post.like_count, post.comment_count
+                post.id,
+                score_of(post.id),
+                post.author.id,
+                post_json_head(post),
+                post.like_count,
+                post.comment_count,
+                post_target(post.id) in liked,
             )
             for post in posts
         ]
@@ -183,7 +195,9 @@ class FeedService:
 
 def _render(entries: Sequence[FeedEntry], limit: int) -> str:
     page = entries[:limit]
-    items = ",".join(post_json(entry.json_head, entry.like_count, entry.comment_count, False) for entry in page)
+    items = ",".join(
+        post_json(entry.json_head, entry.like_count, entry.comment_count, entry.liked_by_me) for entry in page
+    )
     cursor = encode_cursor({"s": page[-1].score, "i": page[-1].post_id}) if len(entries) > limit else None
     return f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}'
 

@@ -13,6 +13,7 @@ from photofeed.imaging import FORMATS
 from photofeed.models.posts import CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
+from photofeed.storage.engagement import EngagementRepository, post_target
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.media import MediaStore, upload_key
 from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository
@@ -35,11 +36,18 @@ class PostPresenter:
         self._media = media
         self._ttl = settings.media_url_ttl_seconds
 
-    def present(self, rows: list[PostRow], authors: dict[str, UserSummary] | None = None) -> list[Post]:
+    def present(
+        self, rows: list[PostRow], authors: dict[str, UserSummary] | None = None, liked: set[str] | None = None
+    ) -> list[Post]:
+        """`liked`: ids of the posts the reader likes (from one batch read for the whole list)."""
         authors = authors if authors is not None else self._users.summaries([row.author_id for row in rows])
-        return [self._one(row, authors[row.author_id]) for row in rows if row.author_id in authors]
+        return [
+            self._one(row, authors[row.author_id], row.id in (liked or set()))
+            for row in rows
+            if row.author_id in authors
+        ]
 
-    def _one(self, row: PostRow, author: UserSummary) -> Post:
+    def _one(self, row: PostRow, author: UserSummary, liked_by_me: bool) -> Post:
         media = None
         if row.status == PUBLISHED and row.media is not None:
             media = MediaUrls(
@@ -60,7 +68,7 @@ class PostPresenter:
             height=int(row.height) if row.height is not None else None,
             like_count=int(row.like_count),
             comment_count=int(row.comment_count),
-            liked_by_me=False,
+            liked_by_me=liked_by_me,
             rejection_reason=row.rejection_reason,
         )
 
@@ -73,7 +81,9 @@ class PostService:
         media: MediaStore,
         idempotency: IdempotentActions | None = None,
         settings: Settings | None = None,
+        engagement: EngagementRepository | None = None,
     ) -> None:
+        self._engagement = engagement
         self._posts = posts
         self._users = users
         self._media = media
@@ -125,7 +135,13 @@ class PostService:
 
     def get(self, caller_id: str, post_id: str) -> Post:
         row = self._visible(caller_id, post_id)
-        return self._presenter.present([row])[0]
+        return self._presenter.present([row], liked=self._liked(caller_id, [row.id]))[0]
+
+    def _liked(self, caller_id: str, post_ids: list[str]) -> set[str]:
+        if self._engagement is None:
+            return set()
+        found = self._engagement.liked(caller_id, [post_target(post_id) for post_id in post_ids])
+        return {target[2:] for target in found}
 
     def _visible(self, caller_id: str, post_id: str) -> PostRow:
         """A post the caller may see: published, or any live post of their own; else 404."""
@@ -139,8 +155,9 @@ class PostService:
             raise NotFound("post not found")
         self._posts.delete(post_id, caller_id)
 
-    def by_author(self, username: str, limit: int, cursor: str | None) -> Page[Post]:
+    def by_author(self, caller_id: str, username: str, limit: int, cursor: str | None) -> Page[Post]:
         author = self._users.by_username(username)
         page = self._posts.published_page(author.id, limit, cursor)
         summary = UserSummary(id=author.id, username=author.username, display_name=author.display_name)
-        return Page(self._presenter.present(page.items, {author.id: summary}), page.next_cursor)
+        liked = self._liked(caller_id, [row.id for row in page.items])
+        return Page(self._presenter.present(page.items, {author.id: summary}, liked), page.next_cursor)

@@ -7,6 +7,7 @@ Keys (all rebuildable from DynamoDB, all with a TTL refreshed on use):
 - `tl:{author}`   the author's recent published posts (a timeline), same scoring and sentinel.
 - `fol:{user}`    set of whom the user follows (`~` marks it complete).
 - `flw:{author}`  set of the author's followers, for fan-out (`~` complete, `!` being built).
+- `lk:{user}`     set of the posts the user likes (`~` marks it complete): `liked_by_me` in feeds.
 - `celebs`        authors whose timelines readers merge (`~` marks it complete).
 - `nofan`         authors whose posts are not fanned out (a subset of `celebs`).
 - `post:{id}`     hash: a = author id, s = status, j = the post's JSON without its last three
@@ -29,7 +30,7 @@ import redis
 from ulid import ULID
 
 COMPLETE = "~"
-FEED, TIMELINE, FOLLOWING, FOLLOWERS, POST = "feed:", "tl:", "fol:", "flw:", "post:"
+FEED, TIMELINE, FOLLOWING, FOLLOWERS, POST, LIKES = "feed:", "tl:", "fol:", "flw:", "post:", "lk:"
 CELEBS, NOFAN = "celebs", "nofan"
 
 # Add one post to many feeds, only to feeds that exist, keeping each at most `cap` posts.
@@ -80,17 +81,21 @@ return added
 # out, newest first, starting after the cursor (score ARGV[2], member ARGV[3]); deleted posts and
 # posts of authors the reader no longer follows are dropped. Answers
 #   {0}                          the feed is missing: rebuild it
-#   {-1, following?, celebs?}    a companion set is missing: rebuild it
-#   {1, id, score, a, j, l, c, ...}  up to limit+1 entries; a == '' is a post not in the cache
+#   {-1, following?, celebs?, likes?}    a companion set is missing: rebuild it
+#   {1, id, score, a, j, l, c, liked, ...}  up to limit+1 entries; a == '' is a post not in the cache
 _READ = """
-local feed, following, celebs = KEYS[1], KEYS[2], KEYS[3]
+local feed, following, celebs, likes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local user, limit, ttl = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('ZSCORE', feed, '~') == false then return {0} end
 local has_following = redis.call('EXISTS', following)
 local has_celebs = redis.call('EXISTS', celebs)
-if has_following == 0 or has_celebs == 0 then return {-1, has_following, has_celebs} end
+local has_likes = redis.call('EXISTS', likes)
+if has_following == 0 or has_celebs == 0 or has_likes == 0 then
+  return {-1, has_following, has_celebs, has_likes}
+end
 redis.call('EXPIRE', feed, ttl)
 redis.call('EXPIRE', following, ttl)
+redis.call('EXPIRE', likes, ttl)
 
 local sources = {feed}
 for _, author in ipairs(redis.call('SINTER', following, celebs)) do
@@ -154,6 +159,7 @@ for _ = 1, 50 do
         out[#out + 1] = post[3] or ''
         out[#out + 1] = post[4] or '0'
         out[#out + 1] = post[5] or '0'
+        out[#out + 1] = tostring(redis.call('SISMEMBER', likes, member))
         found = found + 1
         if found >= want then break end
       end
@@ -181,6 +187,7 @@ class FeedEntry:
     json_head: str
     like_count: int
     comment_count: int
+    liked_by_me: bool = False
 
     @property
     def cached(self) -> bool:
@@ -193,6 +200,7 @@ class FeedRead:
     entries: list[FeedEntry]
     missing_following: bool = False
     missing_celebs: bool = False
+    missing_likes: bool = False
 
 
 @dataclass(frozen=True)
@@ -358,6 +366,25 @@ class FeedStore:
     def remove_follower(self, author_id: str, follower_id: str) -> None:
         self._if_exists_set(FOLLOWERS + author_id, "SREM", follower_id)
 
+    # ------------------------------------------------------------------ counts and likes
+    def add_to_count(self, post_id: str, field: str, delta: int) -> None:
+        """A cached post's like (`l`) or comment (`c`) count follows a committed write."""
+        self.redis.eval(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) end "
+            "return 0",
+            1,
+            POST + post_id,
+            field,
+            delta,
+        )
+
+    def liked(self, user_id: str, post_id: str, delta: int) -> None:
+        self._if_exists_set(LIKES + user_id, "SADD" if delta > 0 else "SREM", post_id)
+        self.add_to_count(post_id, "l", delta)
+
+    def write_likes(self, user_id: str, post_ids: Iterable[str]) -> None:
+        self.write_set(LIKES + user_id, post_ids, self.ttl)
+
     def celebrity_sets_exist(self) -> bool:
         return bool(self.redis.exists(CELEBS)) and bool(self.redis.exists(NOFAN))
 
@@ -438,16 +465,22 @@ class FeedStore:
     def read(self, user_id: str, limit: int, after: tuple[int, str] | None) -> FeedRead:
         score, member = after if after else ("", "")
         reply = self._read(
-            keys=[FEED + user_id, FOLLOWING + user_id, CELEBS],
+            keys=[FEED + user_id, FOLLOWING + user_id, CELEBS, LIKES + user_id],
             args=[user_id, score, member, limit, self.ttl],
         )
         code = int(reply[0])
         if code == 0:
             return FeedRead("missing_feed", [])
         if code == -1:
-            return FeedRead("missing_sets", [], missing_following=not int(reply[1]), missing_celebs=not int(reply[2]))
+            return FeedRead(
+                "missing_sets",
+                [],
+                missing_following=not int(reply[1]),
+                missing_celebs=not int(reply[2]),
+                missing_likes=not int(reply[3]),
+            )
         entries = []
-        for index in range(1, len(reply), 6):
+        for index in range(1, len(reply), 7):
             entries.append(
                 FeedEntry(
                     post_id=reply[index].decode(),
@@ -456,6 +489,7 @@ class FeedStore:
                     json_head=reply[index + 3].decode(),
                     like_count=int(reply[index + 4]),
                     comment_count=int(reply[index + 5]),
+                    liked_by_me=reply[index + 6] == b"1",
                 )
             )
         return FeedRead("ok", entries)

@@ -7,8 +7,6 @@ repeated or raced any number of times counts once and an unfollow of nothing cha
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,12 +18,7 @@ from photofeed.clock import now_iso
 from photofeed.errors import NotFound
 from photofeed.pagination import Page, decode_cursor, encode_cursor
 from photofeed.storage.tables import FollowRow, UserRow, bind_tables
-
-_MAX_ATTEMPTS = 8
-
-
-def _reasons(error: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+from photofeed.storage.transactions import reasons, transact
 
 
 class FollowRepository:
@@ -37,65 +30,40 @@ class FollowRepository:
     def follow(self, follower_id: str, followee_id: str) -> bool:
         """Add the edge and both counters; False if the edge was already there."""
         edge = FollowRow(follower_id=follower_id, followee_id=followee_id, followed_at=now_iso())
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with TransactWrite(connection=self._connection) as tx:
-                    tx.save(edge, condition=FollowRow.follower_id.does_not_exist())
-                    tx.update(
-                        UserRow(id=follower_id),
-                        actions=[UserRow.following_count.add(1)],
-                        condition=UserRow.id.exists(),
-                    )
-                    tx.update(
-                        UserRow(id=followee_id),
-                        actions=[UserRow.follower_count.add(1)],
-                        condition=UserRow.id.exists(),
-                    )
-                return True
-            except TransactWriteError as error:
-                reasons = _reasons(error)
-                if reasons[:1] == ["ConditionalCheckFailed"]:
-                    return False
-                if "ConditionalCheckFailed" in reasons:
-                    raise NotFound("user not found") from error
-                self._back_off(error, attempt)
-        raise AssertionError("unreachable")
+
+        def write(tx: TransactWrite) -> None:
+            tx.save(edge, condition=FollowRow.follower_id.does_not_exist())
+            tx.update(UserRow(id=follower_id), actions=[UserRow.following_count.add(1)], condition=UserRow.id.exists())
+            tx.update(UserRow(id=followee_id), actions=[UserRow.follower_count.add(1)], condition=UserRow.id.exists())
+
+        try:
+            transact(self._connection, write)
+        except TransactWriteError as error:
+            found = reasons(error)
+            if found[:1] == ["ConditionalCheckFailed"]:
+                return False
+            if "ConditionalCheckFailed" in found:
+                raise NotFound("user not found") from error
+            raise
+        return True
 
     def unfollow(self, follower_id: str, followee_id: str) -> bool:
         """Remove the edge and both counters; False if there was no edge."""
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with TransactWrite(connection=self._connection) as tx:
-                    tx.delete(
-                        FollowRow(follower_id=follower_id, followee_id=followee_id),
-                        condition=FollowRow.follower_id.exists(),
-                    )
-                    tx.update(
-                        UserRow(id=follower_id),
-                        actions=[UserRow.following_count.add(-1)],
-                        condition=UserRow.id.exists(),
-                    )
-                    tx.update(
-                        UserRow(id=followee_id),
-                        actions=[UserRow.follower_count.add(-1)],
-                        condition=UserRow.id.exists(),
-                    )
-                return True
-            except TransactWriteError as error:
-                if "ConditionalCheckFailed" in _reasons(error):
-                    return False
-                self._back_off(error, attempt)
-        raise AssertionError("unreachable")
 
-    @staticmethod
-    def _back_off(error: TransactWriteError, attempt: int) -> None:
-        """Transactions on the same items conflict under contention: retry with jitter."""
-        retryable = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-        if not (set(_reasons(error)) & retryable or error.cause_response_code == "TransactionInProgressException"):
-            raise error
-        if attempt == _MAX_ATTEMPTS - 1:
-            raise error
-        time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        def write(tx: TransactWrite) -> None:
+            tx.delete(
+                FollowRow(follower_id=follower_id, followee_id=followee_id), condition=FollowRow.follower_id.exists()
+            )
+            tx.update(UserRow(id=follower_id), actions=[UserRow.following_count.add(-1)], condition=UserRow.id.exists())
+            tx.update(UserRow(id=followee_id), actions=[UserRow.follower_count.add(-1)], condition=UserRow.id.exists())
+
+        try:
+            transact(self._connection, write)
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in reasons(error):
+                return False
+            raise
+        return True
 
     def is_following(self, follower_id: str, followee_id: str) -> bool:
         try:

@@ -133,11 +133,50 @@ class PostRow(Model):
     published_by_author = PublishedByAuthor()
 
 
+class CommentRow(Model):
+    """A comment, under its post, keyed by a ULID: a post's comments read oldest first."""
+
+    class Meta:
+        table_name = "comments"
+
+    post_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    author_id = UnicodeAttribute()
+    text = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    like_count = NumberAttribute(default=0)
+
+
+class LikesByUser(GlobalSecondaryIndex["LikeRow"]):
+    """What a user has liked, newest first (rebuilds the reader's cached likes)."""
+
+    class Meta:
+        index_name = "by-user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    liked_at = UnicodeAttribute(range_key=True)
+
+
+class LikeRow(Model):
+    """One like: `target` is `p#<post id>` or `c#<comment id>`, so a user likes a thing once."""
+
+    class Meta:
+        table_name = "likes"
+
+    target = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    liked_at = UnicodeAttribute()
+    by_user = LikesByUser()
+
+
 _TABLES: dict[type[Model], str] = {
     UserRow: "users_table",
     UsernameRow: "usernames_table",
     FollowRow: "follows_table",
     PostRow: "posts_table",
+    CommentRow: "comments_table",
+    LikeRow: "likes_table",
 }
 _bound_to: Settings | None = None
 
