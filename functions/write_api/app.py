@@ -13,7 +13,14 @@ from photofeed.api.http import caller_id, create_resolver, no_content
 from photofeed.models.engagement import Comment, CreateCommentRequest
 from photofeed.models.posts import CreatedPost, CreatePostRequest
 from photofeed.models.users import ProfilePatch, User
-from photofeed.wiring import engagement_service, follow_service, idempotent_actions, post_service, profile_service
+from photofeed.wiring import (
+    engagement_service,
+    follow_service,
+    idempotent_actions,
+    post_service,
+    profile_service,
+    rate_limiter,
+)
 
 app = create_resolver()
 logger = Logger()
@@ -33,6 +40,7 @@ def handle_update_me(body: Annotated[ProfilePatch, Body()]) -> User:
 @app.put("/users/<username>/follow")
 @tracer.capture_method
 def handle_follow(username: UsernamePath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "follow")
     if follow_service().follow(caller_id(app), username.lower()):
         metrics.add_metric(name="Follows", unit=MetricUnit.Count, value=1)
     return no_content()
@@ -41,6 +49,7 @@ def handle_follow(username: UsernamePath) -> Response[None]:
 @app.delete("/users/<username>/follow")
 @tracer.capture_method
 def handle_unfollow(username: UsernamePath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "follow")
     follow_service().unfollow(caller_id(app), username.lower())
     return no_content()
 
@@ -48,6 +57,7 @@ def handle_unfollow(username: UsernamePath) -> Response[None]:
 @app.post("/posts")
 @tracer.capture_method
 def handle_create_post(body: Annotated[CreatePostRequest, Body()]) -> tuple[CreatedPost, int]:
+    rate_limiter().hit(caller_id(app), "post")
     key = app.current_event.headers.get("Idempotency-Key")
     created = post_service().create(caller_id(app), body, key)
     metrics.add_metric(name="PostsCreated", unit=MetricUnit.Count, value=1)
@@ -67,6 +77,7 @@ CommentIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 @app.post("/posts/<post_id>/comments")
 @tracer.capture_method
 def handle_create_comment(post_id: PostIdPath, body: Annotated[CreateCommentRequest, Body()]) -> tuple[Comment, int]:
+    rate_limiter().hit(caller_id(app), "comment")
     comment = engagement_service().comment(caller_id(app), post_id, body)
     metrics.add_metric(name="Comments", unit=MetricUnit.Count, value=1)
     return comment, 201
@@ -82,6 +93,7 @@ def handle_delete_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Res
 @app.put("/posts/<post_id>/like")
 @tracer.capture_method
 def handle_like_post(post_id: PostIdPath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "like")
     engagement_service().like_post(caller_id(app), post_id)
     return no_content()
 
@@ -89,6 +101,7 @@ def handle_like_post(post_id: PostIdPath) -> Response[None]:
 @app.delete("/posts/<post_id>/like")
 @tracer.capture_method
 def handle_unlike_post(post_id: PostIdPath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "like")
     engagement_service().unlike_post(caller_id(app), post_id)
     return no_content()
 
@@ -96,6 +109,7 @@ def handle_unlike_post(post_id: PostIdPath) -> Response[None]:
 @app.put("/posts/<post_id>/comments/<comment_id>/like")
 @tracer.capture_method
 def handle_like_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "like")
     engagement_service().like_comment(caller_id(app), post_id, comment_id)
     return no_content()
 
@@ -103,6 +117,7 @@ def handle_like_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Respo
 @app.delete("/posts/<post_id>/comments/<comment_id>/like")
 @tracer.capture_method
 def handle_unlike_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
+    rate_limiter().hit(caller_id(app), "like")
     engagement_service().unlike_comment(caller_id(app), post_id, comment_id)
     return no_content()
 

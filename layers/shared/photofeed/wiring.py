@@ -22,6 +22,7 @@ from photofeed.storage.identity import IdentityProvider
 from photofeed.storage.media import MediaStore
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
+from photofeed.storage.rate_limits import RateLimiter, parse_limits
 from photofeed.storage.redis_client import connect
 from photofeed.storage.users import UserRepository
 
@@ -99,6 +100,11 @@ def fanout_queue() -> WorkQueue:
 
 
 @lru_cache(maxsize=1)
+def rate_limiter() -> RateLimiter:
+    return RateLimiter(feed_store().redis, parse_limits(get_settings().write_rate_limits))
+
+
+@lru_cache(maxsize=1)
 def feed_store() -> FeedStore:
     settings = get_settings()
     return FeedStore(
@@ -157,6 +163,7 @@ _FACTORIES = (
     stream_relay,
     fanout_queue,
     feed_store,
+    rate_limiter,
     post_presenter,
     feed_service,
     fanout_service,

@@ -1,0 +1,70 @@
+"""Per-user limits on writes, counted in Redis (fixed windows, one atomic call per request).
+
+Each user has their own counter per action and window, so a burst from one user costs the others
+nothing. If Redis does not answer, writes are allowed (and logged): the limits protect the system,
+they must not take it down with the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import redis
+
+from photofeed.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    seconds: int
+
+
+def parse_limits(text: str) -> dict[str, Limit]:
+    """`post=20/60,like=120/60`: at most 20 posts and 120 likes a minute per user."""
+    limits = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        action, _, rule = part.partition("=")
+        requests, _, seconds = rule.partition("/")
+        limits[action.strip()] = Limit(int(requests), int(seconds))
+    return limits
+
+
+class RateLimiter:
+    def __init__(self, client: redis.Redis, limits: dict[str, Limit]) -> None:
+        self._redis = client
+        self._limits = limits
+
+    @cached_property
+    def _script(self) -> Any:
+        return self._redis.register_script(_HIT)
+
+    def hit(self, user_id: str, action: str) -> None:
+        """Count one `action` by the user; RateLimited (429) past the limit, with the wait."""
+        limit = self._limits.get(action)
+        if limit is None:
+            return
+        now = time.time()
+        window = int(now // limit.seconds)
+        try:
+            count = int(self._script(keys=[f"rl:{action}:{user_id}:{window}"], args=[limit.seconds + 1]))
+        except redis.RedisError as error:
+            log.warning("rate limit not checked (cache unavailable): %s", error)
+            return
+        if count > limit.requests:
+            retry_after = max(1, int((window + 1) * limit.seconds - now) + 1)
+            raise RateLimited(
+                f"too many {action} requests: at most {limit.requests} per {limit.seconds} s", retry_after
+            )
