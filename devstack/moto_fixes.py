@@ -6,6 +6,7 @@ moto version in requirements/dev.txt and tested (tests/unit/test_moto_fixes.py).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 _applied = False
@@ -16,6 +17,7 @@ def apply() -> None:
     if _applied:
         return
     _keep_stream_shards_across_failed_transactions()
+    _query_reads_one_partition()
     _applied = True
 
 
@@ -41,3 +43,40 @@ def _keep_stream_shards_across_failed_transactions() -> None:
                     table.stream_shard = shard
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _query_reads_one_partition() -> None:
+    """moto answers a query on a table's key by sorting every item of the table and filtering
+    them (O(n log n) per query: a 2-million-item search index takes seconds); DynamoDB reads the
+    one partition. Give a base-table query only its partition's items; moto's own sorting, paging,
+    conditions and filters then run on those as before. Index queries are left as they are."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+    partition = threading.local()
+
+    def all_items(self: Any) -> Any:
+        wanted = getattr(partition, "key", None)
+        if wanted is None or wanted[0] is not self:
+            return original_all_items(self)
+        if wanted[1] not in self.items:  # a defaultdict: do not create the partition
+            return []
+        bucket = self.items[wanted[1]]
+        if not self.range_key_attr:
+            return [bucket]
+        # In key order already (plain values compare in C), so moto's own sort has nothing to do.
+        return sorted(bucket.values(), key=lambda item: item.range_key.cast_value)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        partition.key = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            partition.key = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""The read side of the API: profiles, follow lists and posts (and, as they arrive, feeds and search)."""
+"""The read side of the API: profiles, follow lists, posts, comments, the feed and search."""
 
 from typing import Annotated, Any
 
@@ -14,7 +14,15 @@ from photofeed.models.engagement import CommentList
 from photofeed.models.posts import Post, PostList, UserSummaryList
 from photofeed.models.users import User
 from photofeed.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
-from photofeed.wiring import engagement_service, feed_service, follow_service, post_service, profile_service
+from photofeed.services.search import MAX_QUERY_CHARS
+from photofeed.wiring import (
+    engagement_service,
+    feed_service,
+    follow_service,
+    post_service,
+    profile_service,
+    search_service,
+)
 
 app = create_resolver()
 logger = Logger()
@@ -89,6 +97,15 @@ def handle_feed(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response
     # model when it was cached): re-validating and re-encoding it would cost what the cache saves.
     body = feed_service().page(caller_id(app), limit, cursor)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.get("/search")
+@tracer.capture_method
+def handle_search(
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> PostList:
+    page = search_service().search(caller_id(app), q, limit, cursor)
+    return PostList(items=page.items, next_cursor=page.next_cursor)
 
 
 @app.get("/posts/<post_id>")

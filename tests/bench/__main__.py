@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import feed, media
+from tests.bench import feed, media, search
 
 
 def main() -> int:
@@ -18,6 +18,7 @@ def main() -> int:
     }
     figures.update(media.run())
     figures.update(feed.run())
+    figures.update(search.run())
     for name, value in figures.items():
         print(f"{name}: {value}", flush=True)
     Path("bench-results.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     posts_table: str = "posts"
     comments_table: str = "comments"
     likes_table: str = "likes"
+    search_table: str = "search"
 
     uploads_bucket: str = "uploads"
     media_bucket: str = "media"

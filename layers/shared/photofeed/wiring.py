@@ -11,6 +11,7 @@ from photofeed.services.follows import FollowService
 from photofeed.services.media import MediaProcessor
 from photofeed.services.posts import PostPresenter, PostService
 from photofeed.services.profiles import ProfileService
+from photofeed.services.search import SearchIndexer, SearchService
 from photofeed.services.stream_relay import StreamRelay
 from photofeed.storage import tables
 from photofeed.storage.clients import reset_clients
@@ -24,6 +25,7 @@ from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
 from photofeed.storage.rate_limits import RateLimiter, parse_limits
 from photofeed.storage.redis_client import connect
+from photofeed.storage.search_index import SearchIndex
 from photofeed.storage.users import UserRepository
 
 
@@ -95,6 +97,21 @@ def stream_relay() -> StreamRelay:
 
 
 @lru_cache(maxsize=1)
+def search_index() -> SearchIndex:
+    return SearchIndex()
+
+
+@lru_cache(maxsize=1)
+def search_indexer() -> SearchIndexer:
+    return SearchIndexer(search_index())
+
+
+@lru_cache(maxsize=1)
+def search_service() -> SearchService:
+    return SearchService(search_index(), post_repository(), post_presenter(), engagement_repository())
+
+
+@lru_cache(maxsize=1)
 def fanout_queue() -> WorkQueue:
     return WorkQueue(get_settings().fanout_queue_url)
 
@@ -161,6 +178,9 @@ _FACTORIES = (
     post_service,
     media_processor,
     stream_relay,
+    search_index,
+    search_indexer,
+    search_service,
     fanout_queue,
     feed_store,
     rate_limiter,

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
@@ -170,6 +170,19 @@ class LikeRow(Model):
     by_user = LikesByUser()
 
 
+class SearchEntryRow(Model):
+    """One key of a published post's title in the search index: `key` is `w#<word>` for a whole
+    word or `p#<prefix>` for a prefix; `post_id` (a ULID) sorts a key's posts by time. `words`
+    holds every word of the title, so a query reads one key and checks its other words here."""
+
+    class Meta:
+        table_name = "search"
+
+    key = UnicodeAttribute(hash_key=True)
+    post_id = UnicodeAttribute(range_key=True)
+    words = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]  # (pynamodb types `of` as the element type)
+
+
 _TABLES: dict[type[Model], str] = {
     UserRow: "users_table",
     UsernameRow: "usernames_table",
@@ -177,6 +190,7 @@ _TABLES: dict[type[Model], str] = {
     PostRow: "posts_table",
     CommentRow: "comments_table",
     LikeRow: "likes_table",
+    SearchEntryRow: "search_table",
 }
 _bound_to: Settings | None = None
 
