@@ -27,6 +27,7 @@ from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack import moto_fixes
+from devstack.custom_resources import is_custom
 from devstack.template import ACCOUNT_ID, Template, TemplateError
 
 log = logging.getLogger("devstack.aws")
@@ -454,7 +455,9 @@ class Provisioner:
             *NOT_NEEDED_LOCALLY,
         }
         unknown = sorted(
-            f"{key} ({value['Type']})" for key, value in self.template.resources.items() if value["Type"] not in handled
+            f"{key} ({value['Type']})"
+            for key, value in self.template.resources.items()
+            if value["Type"] not in handled and not is_custom(value["Type"])  # custom: after the functions load
         )
         if unknown:
             raise TemplateError("the local stack does not emulate: " + ", ".join(unknown))

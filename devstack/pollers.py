@@ -57,6 +57,15 @@ def _lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, 
     return {**record, "dynamodb": dynamodb, "eventSourceARN": stream_arn}
 
 
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering, the part templates use: nested keys, and lists of exact values."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches(sub, value[k]) for k, sub in pattern.items())
+    if isinstance(pattern, list):
+        return any(matches(option, value) for option in pattern)
+    return bool(pattern == value)
+
+
 @dataclass
 class SqsMapping:
     function: LocalFunction
@@ -211,6 +220,7 @@ class EventSources:
         report_failures = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
         on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         position = "TRIM_HORIZON" if props.get("StartingPosition", "LATEST") == "TRIM_HORIZON" else "LATEST"
+        patterns = [json.loads(f["Pattern"]) for f in ((props.get("FilterCriteria") or {}).get("Filters") or [])]
         if self.skip_existing_stream_records:
             position = "LATEST"
         iterators: dict[str, str] = {}
@@ -225,6 +235,8 @@ class EventSources:
             for shard_id, iterator in list(iterators.items()):
                 answer = streams.get_records(ShardIterator=iterator, Limit=batch_size)
                 records = answer.get("Records", [])
+                if patterns:  # filtered records are dropped, as the event source mapping does
+                    records = [r for r in records if any(matches(p, _lambda_stream_record(r, "")) for p in patterns)]
                 if records:
                     got_any = True
                     self._deliver_stream_batch(function, stream_arn, records, max_retries, report_failures, on_failure)

@@ -12,6 +12,7 @@ from typing import Any
 
 from devstack import state
 from devstack.aws import AwsClients, MotoServer, Provisioner, cache_server_settings, install_lambda_hook
+from devstack.custom_resources import create_custom_resources
 from devstack.gateway import ApiGateway, serve
 from devstack.pollers import EventSources
 from devstack.redis_server import RedisServer
@@ -77,6 +78,7 @@ class LocalStack:
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
+        create_custom_resources(self.template, self.runtime)
         restored = False
         if config.keep_state and snapshot_dir.exists():
             state.restore(snapshot_dir, self.template, self.aws)

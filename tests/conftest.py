@@ -16,7 +16,8 @@ import redis
 from moto import mock_aws
 
 from devstack import moto_fixes
-from devstack.aws import AwsClients, Provisioner, cache_server_settings
+from devstack.aws import AwsClients, Provisioner, cache_server_settings, install_lambda_hook
+from devstack.custom_resources import create_custom_resources
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime, LambdaContext
 from devstack.template import Template
@@ -97,9 +98,12 @@ class LocalAws:
 
 
 @contextmanager
-def local_aws_context(redis_url: str) -> Iterator[LocalAws]:
+def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Iterator[LocalAws]:
     """Every resource of template.yaml on moto's in-process mock, with each function's
-    environment from the template: tests cannot drift from what is deployed."""
+    environment from the template: tests cannot drift from what is deployed.
+
+    With `run_state_machines`, moto executes the template's state machines (its ASL engine, in a
+    thread per execution) and their Lambda tasks run the project's handlers in-process."""
     saved_environment = dict(os.environ)
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
@@ -112,7 +116,11 @@ def local_aws_context(redis_url: str) -> Iterator[LocalAws]:
     host_port = redis_url.removeprefix("redis://").split("/")[0]
     host, port = host_port.rsplit(":", 1)
     moto_fixes.apply()
-    with mock_aws():
+    config: Any = {"stepfunctions": {"execute_state_machine": run_state_machines}}
+    from moto.awslambda.models import LambdaFunction
+
+    real_invoke = LambdaFunction._invoke_lambda
+    with mock_aws(config=config):
         template = Template.load(TEMPLATE, "test", REGION)
         aws = AwsClients(None, REGION)
         Provisioner(template, aws, host, int(port)).provision()
@@ -125,11 +133,15 @@ def local_aws_context(redis_url: str) -> Iterator[LocalAws]:
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
+        if run_state_machines:
+            install_lambda_hook(runtime.invoke_for_moto)
+        create_custom_resources(template, runtime)
         wiring.reset()
         bind_tables()  # row models point at this template's tables (tests may use them directly)
         try:
             yield LocalAws(template, aws, runtime)
         finally:
+            LambdaFunction._invoke_lambda = real_invoke  # type: ignore[method-assign]
             wiring.reset()
             os.environ.clear()
             os.environ.update(saved_environment)

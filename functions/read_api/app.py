@@ -1,4 +1,4 @@
-"""The read side of the API: profiles, follow lists, posts, comments, the feed and search."""
+"""The read side of the API: profiles, follow lists, posts, comments, the feed, search, notifications."""
 
 from typing import Annotated, Any
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from photofeed.api.http import caller_id, create_resolver
 from photofeed.models.engagement import CommentList
+from photofeed.models.notifications import NotificationList
 from photofeed.models.posts import Post, PostList, UserSummaryList
 from photofeed.models.users import User
 from photofeed.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
@@ -19,6 +20,7 @@ from photofeed.wiring import (
     engagement_service,
     feed_service,
     follow_service,
+    notification_service,
     post_service,
     profile_service,
     search_service,
@@ -106,6 +108,13 @@ def handle_search(
 ) -> PostList:
     page = search_service().search(caller_id(app), q, limit, cursor)
     return PostList(items=page.items, next_cursor=page.next_cursor)
+
+
+@app.get("/notifications")
+@tracer.capture_method
+def handle_notifications(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> NotificationList:
+    page = notification_service().page(caller_id(app), limit, cursor)
+    return NotificationList(items=page.items, next_cursor=page.next_cursor)
 
 
 @app.get("/posts/<post_id>")

@@ -1,4 +1,4 @@
-"""The posts and follows tables' streams -> the fan-out queue (the outbox relay).
+"""The tables' streams -> the fan-out queue and the notification state machine (the outbox relay).
 
 A failed record is reported as a batch item failure, so the stream retries from it and nothing
 after it is skipped; changes are never lost between a table and the queue.
@@ -25,9 +25,9 @@ def handle_record(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     if change is None:
         return
-    message = stream_relay().relay(change.old_image or None, change.new_image or None)
-    if message is not None:
-        logger.info("change relayed", extra={"type": message["type"]})
+    done = stream_relay().relay(change.old_image or None, change.new_image or None)
+    if done:
+        logger.info("change relayed", extra={"as": done})
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,4 @@
-"""The write side of the API: profiles, follows and posts (and, as they arrive, comments and likes)."""
+"""The write side of the API: profiles, follows, posts, comments, likes, devices, read marks."""
 
 from typing import Annotated, Any
 
@@ -11,12 +11,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photofeed.api.http import caller_id, create_resolver, no_content
 from photofeed.models.engagement import Comment, CreateCommentRequest
+from photofeed.models.notifications import Device, MarkReadRequest, RegisterDeviceRequest
 from photofeed.models.posts import CreatedPost, CreatePostRequest
 from photofeed.models.users import ProfilePatch, User
 from photofeed.wiring import (
+    device_registry,
     engagement_service,
     follow_service,
     idempotent_actions,
+    notification_service,
     post_service,
     profile_service,
     rate_limiter,
@@ -119,6 +122,30 @@ def handle_like_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Respo
 def handle_unlike_comment(post_id: PostIdPath, comment_id: CommentIdPath) -> Response[None]:
     rate_limiter().hit(caller_id(app), "like")
     engagement_service().unlike_comment(caller_id(app), post_id, comment_id)
+    return no_content()
+
+
+DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@app.post("/me/devices")
+@tracer.capture_method
+def handle_register_device(body: Annotated[RegisterDeviceRequest, Body()]) -> tuple[Device, int]:
+    device = device_registry().register(caller_id(app), body.platform, body.token)
+    return Device(id=device, platform=body.platform), 201
+
+
+@app.delete("/me/devices/<device_id>")
+@tracer.capture_method
+def handle_remove_device(device_id: DeviceIdPath) -> Response[None]:
+    device_registry().remove(caller_id(app), device_id)
+    return no_content()
+
+
+@app.post("/notifications/read")
+@tracer.capture_method
+def handle_mark_read(body: Annotated[MarkReadRequest, Body()]) -> Response[None]:
+    notification_service().mark_read(caller_id(app), body.ids, body.all is True)
     return no_content()
 
 

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import feed, media, search
+from tests.bench import feed, media, notify, search
 
 
 def main() -> int:
@@ -19,6 +19,7 @@ def main() -> int:
     figures.update(media.run())
     figures.update(feed.run())
     figures.update(search.run())
+    figures.update(notify.run())
     for name, value in figures.items():
         print(f"{name}: {value}", flush=True)
     Path("bench-results.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -21,10 +21,23 @@ class Settings(BaseSettings):
     comments_table: str = "comments"
     likes_table: str = "likes"
     search_table: str = "search"
+    notifications_table: str = "notifications"
+    devices_table: str = "devices"
 
     uploads_bucket: str = "uploads"
     media_bucket: str = "media"
     fanout_queue_url: str = ""
+
+    # Notifications: the state machine the stream relay starts, and the push applications
+    # (arn:...:app/<platform>/<name>; a platform without credentials has no application).
+    notify_state_machine_arn: str = ""
+    push_application_arn_prefix: str = ""
+    push_application_name: str = ""
+    push_platforms: str = ""  # the platforms configured, e.g. "GCM,APNS,APNS_SANDBOX"
+    notification_ttl_days: int = 90
+    # Followers a new post notifies per Map item, and page descriptors one planning step returns.
+    notify_page_size: int = 500
+    notify_pages_per_plan: int = 40
 
     # Uploads: what POST /posts accepts and how long its presigned POST lives.
     max_upload_bytes: int = 20 * 1024 * 1024

@@ -9,6 +9,7 @@ from photofeed.services.fanout import FanoutService
 from photofeed.services.feed import FeedService, PostCache
 from photofeed.services.follows import FollowService
 from photofeed.services.media import MediaProcessor
+from photofeed.services.notifications import NotificationService, NotificationStarter
 from photofeed.services.posts import PostPresenter, PostService
 from photofeed.services.profiles import ProfileService
 from photofeed.services.search import SearchIndexer, SearchService
@@ -21,7 +22,9 @@ from photofeed.storage.follows import FollowRepository
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.identity import IdentityProvider
 from photofeed.storage.media import MediaStore
+from photofeed.storage.notifications import NotificationRepository
 from photofeed.storage.posts import PostRepository
+from photofeed.storage.push import DeviceRegistry, PushGateway
 from photofeed.storage.queues import WorkQueue
 from photofeed.storage.rate_limits import RateLimiter, parse_limits
 from photofeed.storage.redis_client import connect
@@ -93,7 +96,33 @@ def media_processor() -> MediaProcessor:
 
 @lru_cache(maxsize=1)
 def stream_relay() -> StreamRelay:
-    return StreamRelay(fanout_queue())
+    return StreamRelay(fanout_queue(), NotificationStarter(get_settings().notify_state_machine_arn))
+
+
+@lru_cache(maxsize=1)
+def push_gateway() -> PushGateway:
+    settings = get_settings()
+    platforms = {name.strip() for name in settings.push_platforms.split(",") if name.strip()}
+    return PushGateway(settings.push_application_arn_prefix, settings.push_application_name, platforms)
+
+
+@lru_cache(maxsize=1)
+def device_registry() -> DeviceRegistry:
+    return DeviceRegistry(push_gateway())
+
+
+@lru_cache(maxsize=1)
+def notification_service() -> NotificationService:
+    return NotificationService(
+        NotificationRepository(),
+        device_registry(),
+        push_gateway(),
+        user_repository(),
+        follow_repository(),
+        post_repository(),
+        engagement_repository(),
+        get_settings(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -178,6 +207,9 @@ _FACTORIES = (
     post_service,
     media_processor,
     stream_relay,
+    push_gateway,
+    device_registry,
+    notification_service,
     search_index,
     search_indexer,
     search_service,

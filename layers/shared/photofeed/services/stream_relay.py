@@ -1,4 +1,5 @@
-"""The tables' streams are the outbox: a change becomes work on the fan-out queue.
+"""The tables' streams are the outbox: a change becomes work on the fan-out queue, and a
+notification (an execution of the notification state machine, named after the change).
 
 A post marked published (or a follow written) reaches the fan-out even if every worker died right
 after the write, because the stream holds the change until this relay has handed it on (a failed
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from photofeed.services.notifications import NotificationStarter, event_for_change
 from photofeed.storage.posts import DELETED, PUBLISHED
 from photofeed.storage.queues import WorkQueue
 
@@ -40,15 +42,27 @@ def follow_message(old: dict[str, Any] | None, new: dict[str, Any] | None) -> di
 
 def change_message(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
     image = new or old or {}
-    return follow_message(old, new) if "follower_id" in image else post_message(old, new)
+    if "follower_id" in image:
+        return follow_message(old, new)
+    if "status" in image:
+        return post_message(old, new)
+    return None  # comments and likes: notifications only
 
 
 class StreamRelay:
-    def __init__(self, fanout: WorkQueue) -> None:
+    def __init__(self, fanout: WorkQueue, notifications: NotificationStarter) -> None:
         self._fanout = fanout
+        self._notifications = notifications
 
-    def relay(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    def relay(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+        """What the change was handed on as: a fan-out message type, a notification type."""
+        done = []
         message = change_message(old, new)
         if message is not None:
             self._fanout.send(message)
-        return message
+            done.append(message["type"])
+        event = event_for_change(old, new)
+        if event is not None:
+            self._notifications.start(event)
+            done.append(f"notify:{event.type}")
+        return done

@@ -130,7 +130,8 @@ class EngagementRepository:
     ) -> bool:
         def write(tx: TransactWrite) -> None:
             tx.save(
-                LikeRow(target=target, user_id=user_id, liked_at=now_iso()), condition=LikeRow.target.does_not_exist()
+                LikeRow(target=target, user_id=user_id, liked_at=now_iso(), post_id=visible_post),
+                condition=LikeRow.target.does_not_exist(),
             )
             tx.update(counted, actions=[counter.add(1)], condition=exists)
             if visible_post is not None:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
@@ -167,6 +167,8 @@ class LikeRow(Model):
     target = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
     liked_at = UnicodeAttribute()
+    # The comment's post, on a like of a comment (comments are keyed under their post).
+    post_id = UnicodeAttribute(null=True)
     by_user = LikesByUser()
 
 
@@ -183,6 +185,50 @@ class SearchEntryRow(Model):
     words = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]  # (pynamodb types `of` as the element type)
 
 
+class NotificationRow(Model):
+    """One notification in a recipient's list. `id` is a ULID made from the event's time and a
+    hash of (event, recipient), so delivering the same event twice writes the same item."""
+
+    class Meta:
+        table_name = "notifications"
+
+    recipient_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    actor_id = UnicodeAttribute()
+    post_id = UnicodeAttribute(null=True)
+    comment_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    read = BooleanAttribute(default=False)
+    expires_at = NumberAttribute()  # the table's TTL attribute (epoch seconds)
+
+
+class DeviceSetRow(Model):
+    """`u#<user id>`: the user's push endpoints, {device id: {platform, endpoint_arn}}, and how far
+    the user has read their notifications (`read_upto`, for "mark all read"). One item per user,
+    so a delivery to a page of recipients reads their devices in batches of 100."""
+
+    class Meta:
+        table_name = "devices"
+
+    pk = UnicodeAttribute(hash_key=True)
+    devices = MapAttribute[str, Any](default=dict)
+    read_upto = UnicodeAttribute(null=True)
+
+
+class DeviceClaimRow(Model):
+    """`d#<device id>`: which user a device (platform + token) belongs to now: a phone that
+    changes hands is moved, never shared."""
+
+    class Meta:
+        table_name = "devices"
+
+    pk = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    endpoint_arn = UnicodeAttribute()
+
+
 _TABLES: dict[type[Model], str] = {
     UserRow: "users_table",
     UsernameRow: "usernames_table",
@@ -191,6 +237,9 @@ _TABLES: dict[type[Model], str] = {
     CommentRow: "comments_table",
     LikeRow: "likes_table",
     SearchEntryRow: "search_table",
+    NotificationRow: "notifications_table",
+    DeviceSetRow: "devices_table",
+    DeviceClaimRow: "devices_table",
 }
 _bound_to: Settings | None = None
 

@@ -1,0 +1,302 @@
+"""Notifications: which change tells whom, and delivering them (in-app rows and push).
+
+Changes come from the tables' streams (the outbox): the stream relay turns a change into a
+notification event and starts one execution of the notification state machine for it, named
+after the event, so the same change relayed twice starts it once. The state machine
+(`statemachines/notify.asl.json`) calls the `notify` function's actions below: `deliver` for one
+recipient, or `plan` + `deliver_page` (a Map over pages of followers) for a new post.
+
+Nobody is told about their own act, and nothing is said about a post or comment that is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from photofeed.clock import now_iso
+from photofeed.config import Settings
+from photofeed.errors import NotFound
+from photofeed.models.notifications import Notification
+from photofeed.models.users import UserSummary
+from photofeed.pagination import Page
+from photofeed.storage.clients import client
+from photofeed.storage.engagement import EngagementRepository
+from photofeed.storage.follows import FollowRepository
+from photofeed.storage.notifications import NotificationRepository, notification_id
+from photofeed.storage.posts import PUBLISHED, PostRepository
+from photofeed.storage.push import DeviceRegistry, PushGateway
+from photofeed.storage.tables import NotificationRow
+from photofeed.storage.users import UserRepository
+
+PUSH_THREADS = 16
+
+
+@dataclass(frozen=True)
+class NotificationEvent:
+    type: str
+    actor_id: str
+    occurred_at: str
+    key: str  # what makes the event itself: the same key is the same event
+    recipient_id: str | None = None
+    post_id: str | None = None
+    comment_id: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> NotificationEvent:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def as_input(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @property
+    def execution_name(self) -> str:
+        """≤ 80 characters of [A-Za-z0-9-_], the same for the same event."""
+        return f"{self.type}-{hashlib.sha256(self.key.encode()).hexdigest()[:48]}"
+
+
+def _iso(value: Any) -> str:
+    text = str(value or "")
+    return text[:24] if len(text) >= 20 else now_iso()
+
+
+def event_for_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> NotificationEvent | None:
+    """The notification a table change calls for, if any. Only creations notify: a follow, a
+    comment, a like, a post becoming published."""
+    if new is None:
+        return None
+    if "follower_id" in new:
+        if old is not None:
+            return None
+        return NotificationEvent(
+            "follow",
+            new["follower_id"],
+            _iso(new.get("followed_at")),
+            f"follow:{new['follower_id']}:{new['followee_id']}",
+            recipient_id=new["followee_id"],
+        )
+    if "target" in new:  # a like
+        if old is not None:
+            return None
+        target, user_id = str(new["target"]), str(new["user_id"])
+        if target.startswith("p#"):
+            return NotificationEvent(
+                "post_like", user_id, _iso(new.get("liked_at")), f"like:{target}:{user_id}", post_id=target[2:]
+            )
+        return NotificationEvent(
+            "comment_like",
+            user_id,
+            _iso(new.get("liked_at")),
+            f"like:{target}:{user_id}",
+            post_id=new.get("post_id"),
+            comment_id=target[2:],
+        )
+    if "post_id" in new and "text" in new:  # a comment
+        if old is not None:
+            return None
+        return NotificationEvent(
+            "comment",
+            new["author_id"],
+            _iso(new.get("created_at")),
+            f"comment:{new['id']}",
+            post_id=new["post_id"],
+            comment_id=new["id"],
+        )
+    if new.get("status") == PUBLISHED and (old or {}).get("status") != PUBLISHED:
+        return NotificationEvent(
+            "new_post", new["author_id"], _iso(new.get("published_at")), f"post:{new['id']}", post_id=new["id"]
+        )
+    return None
+
+
+class NotificationStarter:
+    """Starts the state machine for an event, once: executions are named after their event
+    (Step Functions keeps names for 90 days; a name reused is refused)."""
+
+    def __init__(self, state_machine_arn: str) -> None:
+        self._arn = state_machine_arn
+
+    def start(self, event: NotificationEvent) -> bool:
+        try:
+            client("stepfunctions").start_execution(
+                stateMachineArn=self._arn,
+                name=event.execution_name,
+                input=json.dumps(event.as_input(), sort_keys=True),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return False
+            raise
+        return True
+
+
+class NotificationService:
+    def __init__(
+        self,
+        notifications: NotificationRepository,
+        devices: DeviceRegistry,
+        push: PushGateway,
+        users: UserRepository,
+        follows: FollowRepository,
+        posts: PostRepository,
+        engagement: EngagementRepository,
+        settings: Settings,
+    ) -> None:
+        self._notifications = notifications
+        self._devices = devices
+        self._push = push
+        self._users = users
+        self._follows = follows
+        self._posts = posts
+        self._engagement = engagement
+        self._settings = settings
+
+    # ------------------------------------------------------------------ the state machine's actions
+    def deliver(self, event: NotificationEvent) -> dict[str, int]:
+        """An event with one recipient: works out who, then delivers."""
+        recipient = self._recipient(event)
+        if recipient is None or recipient == event.actor_id:
+            return {"recipients": 0, "pushed": 0}
+        return self._deliver_to(event, [recipient])
+
+    def plan(self, event: NotificationEvent, after: str | None) -> dict[str, Any]:
+        """Pages of a new post's audience (its author's followers): up to `notify_pages_per_plan`
+        page starts, and where the next plan starts (None at the end). Small payloads, however
+        many followers: the Map delivers a page per item and the plan loops."""
+        pages: list[dict[str, str | None]] = []
+        if not self._still_there(event):
+            return {"pages": pages, "next": None}
+        cursor = after
+        while len(pages) < self._settings.notify_pages_per_plan:
+            page = self._follows.followers_page(event.actor_id, self._settings.notify_page_size, cursor)
+            if page.items:
+                pages.append({"after": cursor})
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return {"pages": pages, "next": cursor}
+
+    def deliver_page(self, event: NotificationEvent, after: str | None) -> dict[str, int]:
+        page = self._follows.followers_page(event.actor_id, self._settings.notify_page_size, after)
+        recipients = [follower for follower in page.items if follower != event.actor_id]
+        if not recipients or not self._still_there(event):
+            return {"recipients": 0, "pushed": 0}
+        return self._deliver_to(event, recipients)
+
+    # ------------------------------------------------------------------ delivering
+    def _recipient(self, event: NotificationEvent) -> str | None:
+        if event.type == "follow":
+            return event.recipient_id if self._follows.is_following(event.actor_id, event.recipient_id or "") else None
+        post = self._posts.find(event.post_id or "")
+        if post is None or post.status != PUBLISHED:
+            return None
+        if event.type in ("comment", "post_like"):
+            return post.author_id
+        if event.type == "comment_like":
+            try:
+                return self._engagement.comment(post.id, event.comment_id or "").author_id
+            except NotFound:
+                return None
+        raise ValueError(f"unknown notification type {event.type!r}")
+
+    def _still_there(self, event: NotificationEvent) -> bool:
+        post = self._posts.find(event.post_id or "")
+        return post is not None and post.status == PUBLISHED
+
+    def _deliver_to(self, event: NotificationEvent, recipients: list[str]) -> dict[str, int]:
+        expires_at = int(time.time()) + self._settings.notification_ttl_days * 86400
+        rows = [
+            NotificationRow(
+                recipient_id=recipient,
+                id=notification_id(event.occurred_at, event.key, recipient),
+                type=event.type,
+                actor_id=event.actor_id,
+                post_id=event.post_id,
+                comment_id=event.comment_id,
+                created_at=event.occurred_at,
+                read=False,
+                expires_at=expires_at,
+            )
+            for recipient in recipients
+        ]
+        self._notifications.add(rows)
+        pushed = self._push_to(event, rows)
+        return {"recipients": len(rows), "pushed": pushed}
+
+    def _push_to(self, event: NotificationEvent, rows: list[NotificationRow]) -> int:
+        endpoints = self._devices.endpoints([row.recipient_id for row in rows])
+        if not endpoints:
+            return 0
+        title, body, data = self._message(event)
+        jobs = [(row, device, target) for row in rows for device, target in endpoints.get(row.recipient_id, {}).items()]
+
+        def send(job: tuple[NotificationRow, str, dict[str, str]]) -> bool:
+            row, device, target = job
+            sent = self._push.publish(
+                target["endpoint_arn"], target["platform"], title, body, {**data, "notification_id": row.id}
+            )
+            if not sent:  # SNS reports the endpoint disabled (or gone): the device goes
+                self._devices.forget(row.recipient_id, device, target["endpoint_arn"])
+            return sent
+
+        if len(jobs) == 1:
+            return int(send(jobs[0]))
+        with ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(jobs))) as pool:
+            return sum(pool.map(send, jobs))
+
+    def _message(self, event: NotificationEvent) -> tuple[str, str, dict[str, str]]:
+        actor = self._users.summaries([event.actor_id]).get(event.actor_id)
+        name = actor.username if actor else "Someone"
+        data = {"type": event.type, "actor_id": event.actor_id}
+        if event.post_id:
+            data["post_id"] = event.post_id
+            data["link"] = f"photofeed://posts/{event.post_id}"
+        if event.comment_id:
+            data["comment_id"] = event.comment_id
+            data["link"] = f"photofeed://posts/{event.post_id}/comments/{event.comment_id}"
+        if event.type == "follow":
+            data["link"] = f"photofeed://users/{name}"
+            return "New follower", f"{name} started following you", data
+        if event.type == "new_post":
+            post = self._posts.find(event.post_id or "")
+            return "New post", f"{name} posted: {post.title if post else 'a photo'}", data
+        if event.type == "comment":
+            try:
+                text = self._engagement.comment(event.post_id or "", event.comment_id or "").text
+            except NotFound:
+                text = ""
+            return "New comment", f"{name} commented: {text[:100]}", data
+        if event.type == "comment_like":
+            return "New like", f"{name} liked your comment", data
+        return "New like", f"{name} liked your post", data
+
+    # ------------------------------------------------------------------ the API
+    def page(self, caller_id: str, limit: int, cursor: str | None) -> Page[Notification]:
+        page, read_upto = self._notifications.page(caller_id, limit, cursor)
+        actors = self._users.summaries([row.actor_id for row in page.items])
+        unknown = UserSummary(id="", username="", display_name="")
+        items = [
+            Notification(
+                id=row.id,
+                type=row.type,
+                actor=actors.get(row.actor_id, unknown.model_copy(update={"id": row.actor_id})),
+                post_id=row.post_id,
+                comment_id=row.comment_id,
+                created_at=row.created_at,
+                read=bool(row.read) or (read_upto is not None and row.id <= read_upto),
+            )
+            for row in page.items
+        ]
+        return Page(items, page.next_cursor)
+
+    def mark_read(self, caller_id: str, ids: list[str] | None, everything: bool) -> None:
+        if everything:
+            self._notifications.mark_all_read(caller_id)
+        else:
+            self._notifications.mark_read(caller_id, ids or [])
