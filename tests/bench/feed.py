@@ -83,6 +83,22 @@ def make_published(author_id: str) -> str:
     return post_id
 
 
+def processing_post(author_id: str, title: str = "t") -> PostRow:
+    """A post whose upload is being processed, one step before it is published."""
+    row = PostRow(
+        id=new_post_id(),
+        author_id=author_id,
+        title=title,
+        status="processing",
+        created_at="2026-11-21T00:00:00.000Z",
+        content_type="image/jpeg",
+        content_length=1,
+        upload_key="k",
+    )
+    row.save()
+    return row
+
+
 def follow_all(follower_ids: list[str], followee_id: str) -> None:
     with FollowRow.batch_write() as batch:
         for index, follower_id in enumerate(follower_ids):
@@ -160,18 +176,8 @@ def bench_time_to_feed(local_aws: LocalAws, client: redis.Redis, followers: int 
         fanout.drain()
 
     def publish_and_wait() -> float:
-        post_id = new_post_id()
-        row = PostRow(
-            id=post_id,
-            author_id=author,
-            title="t",
-            status="processing",
-            created_at="t",
-            content_type="image/jpeg",
-            content_length=1,
-            upload_key="k",
-        )
-        row.save()
+        row = processing_post(author)
+        post_id = row.id
         started = time.perf_counter()
         assert wiring.post_repository().publish(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"}, None)
         posts_stream.drain()

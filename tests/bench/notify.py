@@ -10,11 +10,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from photofeed import wiring
-from photofeed.services.posts import new_post_id
 from photofeed.storage.notifications import user_key
 from photofeed.storage.push import device_id
-from photofeed.storage.tables import DeviceClaimRow, DeviceSetRow, NotificationRow, PostRow
-from tests.bench.feed import CONTEXT, counting_aws_calls, follow_all, make_user
+from photofeed.storage.tables import DeviceClaimRow, DeviceSetRow, NotificationRow
+from tests.bench.feed import CONTEXT, counting_aws_calls, follow_all, make_user, processing_post
 from tests.conftest import REGION, LocalAws
 from tests.integration.drain import StreamDriver
 
@@ -46,18 +45,8 @@ def bench_notify_followers(local_aws: LocalAws, followers: int = 10_000, with_de
     machine = local_aws.template.refs["NotifyStateMachine"]
     before = {run["executionArn"] for run in sfn.list_executions(stateMachineArn=machine)["executions"]}
 
-    post_id = new_post_id()
-    row = PostRow(
-        id=post_id,
-        author_id=author,
-        title="Opening night",
-        status="processing",
-        created_at="2026-11-21T00:00:00.000Z",
-        content_type="image/jpeg",
-        content_length=1,
-        upload_key="k",
-    )
-    row.save()
+    row = processing_post(author, "Opening night")
+    post_id = row.id
     with counting_aws_calls() as calls:
         started = time.perf_counter()
         assert wiring.post_repository().publish(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"}, None)
