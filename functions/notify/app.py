@@ -30,7 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if action == "deliver":
         result = service.deliver(notification)
     elif action == "plan":
-        return service.plan(notification, event.get("after"))
+        return service.plan(notification, event["event"].get("after"))
     elif action == "deliver_page":
         result = service.deliver_page(notification, (event.get("page") or {}).get("after"))
     else:

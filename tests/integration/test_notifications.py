@@ -187,13 +187,15 @@ def test_a_new_post_reaches_every_follower_page_by_page(world: NotifyWorld, monk
     world.register("fan3", "GCM", "fan3-fcm-token-0123456789")
     world.tell()
     post = world.publish("star", "Opening night")
-    [run] = [run for run in world.tell() if run["name"].startswith("new_post-")]
-    assert run["status"] == "SUCCEEDED"
+    runs = sorted((run for run in world.tell() if run["name"].startswith("new_post-")), key=lambda run: run["name"])
+    assert [run["status"] for run in runs] == ["SUCCEEDED"] * 3  # the first, and two continuations
     for fan in fans:
         assert [(n["type"], n["post_id"]) for n in world.notifications(fan)["items"]] == [("new_post", post)]
     assert {n["type"] for n in world.notifications("star", limit="50")["items"]} == {"follow"}  # not her own post
-    history = world.sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)["events"]
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"] == "TaskStateEntered"]
+    entered = []
+    for run in runs:
+        history = world.sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)["events"]
+        entered += [e["stateEnteredEventDetails"]["name"] for e in history if e["type"] == "TaskStateEntered"]
     assert (entered.count("PlanPages"), entered.count("DeliverPage")) == (3, 7)  # 25 followers, 4 a page, 3 a plan
     assert len(pushes()[endpoint_of(world, "fan3")]) == 1
 
@@ -343,3 +345,85 @@ def test_notifications_page_newest_first_and_are_marked_read(world: NotifyWorld)
     world.follow("latecomer", "star")
     world.tell()
     assert [n["read"] for n in world.notifications("star")["items"]][:2] == [False, True]  # newer than the mark
+
+
+def test_one_failing_push_neither_stops_the_others_nor_repeats_them(
+    world: NotifyWorld, monkeypatch: pytest.MonkeyPatch, retry_sleeps: list[float]
+) -> None:
+    from photofeed.storage.push import PushGateway
+
+    fans = [f"fan{index}" for index in range(4)]
+    for index, fan in enumerate(fans):
+        world.follow(fan, "star")
+        world.register(fan, "GCM", f"fan-token-{index:04d}-abcdef")
+    world.tell()
+    broken = endpoint_of(world, "fan2")
+    real_publish = PushGateway.publish
+
+    def publish(self: PushGateway, endpoint_arn: str, *args: Any) -> bool:
+        if endpoint_arn == broken:
+            raise RuntimeError("SNS throttled this one")
+        return real_publish(self, endpoint_arn, *args)
+
+    monkeypatch.setattr(PushGateway, "publish", publish)
+    world.publish("star", "Encore")
+    assert {run["status"] for run in world.tell()} == {"SUCCEEDED"}
+    assert retry_sleeps == []  # no task was retried, so nobody was pushed twice
+    sent = pushes()
+    assert [len(sent[endpoint_of(world, fan)]) for fan in fans] == [1, 1, 0, 1]
+
+
+def test_registering_again_turns_a_disabled_endpoint_back_on(world: NotifyWorld) -> None:
+    _, first = world.register("alice", "GCM", "flaky-phone-token-0123")
+    sns = world.local_aws.aws("sns")
+    arn = endpoint_of(world, "alice")
+    sns.set_endpoint_attributes(EndpointArn=arn, Attributes={"Enabled": "false"})
+    assert world.register("alice", "GCM", "flaky-phone-token-0123") == (201, first)
+    assert sns.get_endpoint_attributes(EndpointArn=arn)["Attributes"]["Enabled"] == "true"
+
+
+def test_nothing_is_said_of_a_comment_deleted_before_its_notification(world: NotifyWorld) -> None:
+    post = world.publish("alice", "Quiet")
+    comment = world.comment("bob", post, "oops")
+    status, _ = route(
+        world.local_aws,
+        world.ctx,
+        "api_delete_comment.json",
+        world.user("bob"),
+        path=f"/posts/{post}/comments/{comment}",
+        path_parameters={"post_id": post, "comment_id": comment},
+    )
+    assert status == 204
+    world.tell()
+    assert world.notifications("alice")["items"] == []
+
+
+def test_a_notification_delivered_after_mark_all_read_is_unread(world: NotifyWorld) -> None:
+    world.follow("bob", "alice")
+    world.tell()
+    mark = route(
+        world.local_aws, world.ctx, "api_mark_notifications_read.json", world.user("alice"), body={"all": True}
+    )
+    assert mark[0] == 204
+    # An event from before the mark (say a page replayed from the dead-letter queue) arrives now.
+    late = {
+        "type": "follow",
+        "actor_id": world.user("bob")["id"],
+        "recipient_id": world.user("alice")["id"],
+        "occurred_at": "2026-01-01T00:00:00.000Z",
+        "key": "follow:replayed",
+    }
+    assert world.local_aws.handler("NotifyFunction")({"action": "deliver", "event": late}, world.ctx)["recipients"] == 1
+    items = world.notifications("alice")["items"]
+    assert [(n["created_at"][:4], n["read"]) for n in items] == [("2026", True), ("2026", False)]
+    assert items[1]["created_at"] == "2026-01-01T00:00:00.000Z"
+
+
+def test_forged_notification_cursors_are_validation_errors(world: NotifyWorld) -> None:
+    import base64
+
+    user = world.user("alice")
+    for key in ({"recipient_id": {"S": user["id"]}}, {"recipient_id": {"S": user["id"]}, "id": {"N": "1"}}):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        status, answer = route(world.local_aws, world.ctx, "api_get_notifications.json", user, query={"cursor": cursor})
+        assert status == 422, answer

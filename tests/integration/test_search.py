@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from photofeed import wiring
-from photofeed.services.search import SearchService
+from photofeed.services.search import Query, SearchService
 from photofeed.storage.tables import SearchEntryRow
 from tests.conftest import LocalAws
 from tests.integration.drain import StreamDriver
@@ -142,6 +142,19 @@ def test_a_rare_match_among_common_words_comes_in_short_pages(world: SearchWorld
     assert len(pages) >= 4  # 41 entries, 10 per request
 
 
+def test_very_long_words_are_indexed_and_found(world: SearchWorld) -> None:
+    """NFKD makes some characters many (㌖ is キロメートル): words are cut, keys stay small."""
+    long_title = "\u3316" * 120
+    post = world.publish("alice", long_title)
+    world.indexer.drain()
+    assert world.found("\u3316" * 197 + " ab") == []
+    assert world.found("\u3316" * 120) == [post]
+
+
+def _cursor(key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
 @pytest.mark.parametrize(
     ("query", "problem"),
     [
@@ -153,7 +166,9 @@ def test_a_rare_match_among_common_words_comes_in_short_pages(world: SearchWorld
         ({"q": "sea", "limit": "0"}, "limit"),
         ({"q": "sea", "limit": "51"}, "limit"),
         ({"q": "sea", "cursor": "not-a-cursor"}, "cursor"),
-        ({"q": "sea", "cursor": base64.urlsafe_b64encode(json.dumps([1]).encode()).decode()}, "cursor"),
+        ({"q": "sea", "cursor": _cursor([1])}, "cursor"),
+        ({"q": "sea", "cursor": _cursor({"q": Query.parse("sea").fingerprint})}, "cursor"),
+        ({"q": "sea", "cursor": _cursor({"q": Query.parse("sea").fingerprint, "before": "x" * 65})}, "cursor"),
     ],
 )
 def test_bad_queries_are_validation_errors(world: SearchWorld, query: dict[str, str], problem: str) -> None:

@@ -35,8 +35,12 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, expected: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The key a cursor names. `expected` pins key attributes to the values this list must have."""
+def decode_cursor(
+    cursor: str | None, expected: dict[str, Any] | None = None, keys: tuple[str, ...] | None = None
+) -> dict[str, Any] | None:
+    """The key a cursor names. `expected` pins key attributes to the values this list must have;
+    `keys` names every attribute of a DynamoDB key, each a string, so a forged cursor is a 422
+    rather than a key DynamoDB refuses."""
     if not cursor:
         return None
     try:
@@ -50,4 +54,15 @@ def decode_cursor(cursor: str | None, expected: dict[str, Any] | None = None) ->
     for name, value in (expected or {}).items():
         if key.get(name) != value:
             raise ValidationFailed("cursor: it belongs to another list")
+    if keys is not None and (set(key) != set(keys) or not all(_string_value(key[name]) for name in keys)):
+        raise ValidationFailed("cursor: not a cursor this API gave out")
     return key
+
+
+def _string_value(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and list(value) == ["S"]
+        and isinstance(value["S"], str)
+        and 0 < len(value["S"].encode()) <= 1024
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -36,6 +37,8 @@ from photofeed.storage.tables import NotificationRow
 from photofeed.storage.users import UserRepository
 
 PUSH_THREADS = 16
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,17 +120,21 @@ def event_for_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
 
 class NotificationStarter:
     """Starts the state machine for an event, once: executions are named after their event
-    (Step Functions keeps names for 90 days; a name reused is refused)."""
+    (Step Functions keeps names for 90 days; a name reused is refused). A continuation (the rest
+    of a large audience, from a cursor) is named after the event and the cursor."""
 
     def __init__(self, state_machine_arn: str) -> None:
         self._arn = state_machine_arn
 
-    def start(self, event: NotificationEvent) -> bool:
+    def start(self, event: NotificationEvent, after: str | None = None) -> bool:
+        name = event.execution_name
+        payload = event.as_input()
+        if after is not None:
+            name += "-" + hashlib.sha256(after.encode()).hexdigest()[:12]
+            payload["after"] = after
         try:
             client("stepfunctions").start_execution(
-                stateMachineArn=self._arn,
-                name=event.execution_name,
-                input=json.dumps(event.as_input(), sort_keys=True),
+                stateMachineArn=self._arn, name=name, input=json.dumps(payload, sort_keys=True)
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
@@ -147,7 +154,9 @@ class NotificationService:
         posts: PostRepository,
         engagement: EngagementRepository,
         settings: Settings,
+        starter: NotificationStarter | None = None,
     ) -> None:
+        self._starter = starter or NotificationStarter(settings.notify_state_machine_arn)
         self._notifications = notifications
         self._devices = devices
         self._push = push
@@ -167,8 +176,10 @@ class NotificationService:
 
     def plan(self, event: NotificationEvent, after: str | None) -> dict[str, Any]:
         """Pages of a new post's audience (its author's followers): up to `notify_pages_per_plan`
-        page starts, and where the next plan starts (None at the end). Small payloads, however
-        many followers: the Map delivers a page per item and the plan loops."""
+        page starts from `after`. If more followers remain, a continuation execution is started
+        for them from the next cursor (idempotently, by name), so an execution's payloads and
+        history stay small whatever the audience (Step Functions caps a history at 25,000
+        events)."""
         pages: list[dict[str, str | None]] = []
         if not self._still_there(event):
             return {"pages": pages, "next": None}
@@ -180,6 +191,8 @@ class NotificationService:
             cursor = page.next_cursor
             if cursor is None:
                 break
+        if cursor is not None:
+            self._starter.start(event, after=cursor)
         return {"pages": pages, "next": cursor}
 
     def deliver_page(self, event: NotificationEvent, after: str | None) -> dict[str, int]:
@@ -196,13 +209,14 @@ class NotificationService:
         post = self._posts.find(event.post_id or "")
         if post is None or post.status != PUBLISHED:
             return None
-        if event.type in ("comment", "post_like"):
+        if event.type == "post_like":
             return post.author_id
-        if event.type == "comment_like":
+        if event.type in ("comment", "comment_like"):
             try:
-                return self._engagement.comment(post.id, event.comment_id or "").author_id
+                comment = self._engagement.comment(post.id, event.comment_id or "")
             except NotFound:
-                return None
+                return None  # deleted meanwhile: nothing to tell
+            return post.author_id if event.type == "comment" else comment.author_id
         raise ValueError(f"unknown notification type {event.type!r}")
 
     def _still_there(self, event: NotificationEvent) -> bool:
@@ -211,6 +225,7 @@ class NotificationService:
 
     def _deliver_to(self, event: NotificationEvent, recipients: list[str]) -> dict[str, int]:
         expires_at = int(time.time()) + self._settings.notification_ttl_days * 86400
+        delivered_at = now_iso()
         rows = [
             NotificationRow(
                 recipient_id=recipient,
@@ -221,6 +236,7 @@ class NotificationService:
                 comment_id=event.comment_id,
                 created_at=event.occurred_at,
                 read=False,
+                delivered_at=delivered_at,
                 expires_at=expires_at,
             )
             for recipient in recipients
@@ -237,13 +253,21 @@ class NotificationService:
         jobs = [(row, device, target) for row in rows for device, target in endpoints.get(row.recipient_id, {}).items()]
 
         def send(job: tuple[NotificationRow, str, dict[str, str]]) -> bool:
+            """One push. A failure is logged and counted, never raised: raising would retry the
+            whole task and push again to everyone the task had already reached."""
             row, device, target = job
-            sent = self._push.publish(
-                target["endpoint_arn"], target["platform"], title, body, {**data, "notification_id": row.id}
-            )
-            if not sent:  # SNS reports the endpoint disabled (or gone): the device goes
-                self._devices.forget(row.recipient_id, device, target["endpoint_arn"])
+            try:
+                sent = self._push.publish(
+                    target["endpoint_arn"], target["platform"], title, body, {**data, "notification_id": row.id}
+                )
+                if not sent:  # SNS reports the endpoint disabled (or gone): the device goes
+                    self._devices.forget(row.recipient_id, device, target["endpoint_arn"])
+            except Exception:
+                logger.exception("push failed", extra={"endpoint": target["endpoint_arn"]})
+                return False
             return sent
+
+        client("sns")  # built once here, not by the first threads at the same time
 
         if len(jobs) == 1:
             return int(send(jobs[0]))
@@ -289,7 +313,7 @@ class NotificationService:
                 post_id=row.post_id,
                 comment_id=row.comment_id,
                 created_at=row.created_at,
-                read=bool(row.read) or (read_upto is not None and row.id <= read_upto),
+                read=bool(row.read) or (read_upto is not None and (row.delivered_at or row.created_at) <= read_upto),
             )
             for row in page.items
         ]

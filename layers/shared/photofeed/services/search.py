@@ -32,6 +32,7 @@ MIN_PREFIX = 2
 MAX_PREFIX = 12
 MAX_QUERY_CHARS = 200
 MAX_QUERY_WORDS = 8
+MAX_WORD = 64
 # Index entries one request may look at before it answers what it found (with a cursor).
 SCAN_BUDGET = 1000
 
@@ -43,7 +44,9 @@ def words_of(text: str) -> list[str]:
     ["cafe", "creme", "a", "la", "plage"]."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return list(dict.fromkeys(_WORD.findall(folded)))
+    # A word is cut at MAX_WORD letters (a key stays far below DynamoDB's 2 KB; NFKD can make one
+    # character many), titles and queries alike, so a long word still finds itself.
+    return list(dict.fromkeys(word[:MAX_WORD] for word in _WORD.findall(folded)))
 
 
 def index_keys(words: list[str]) -> set[str]:
@@ -132,7 +135,9 @@ class SearchService:
     def search(self, caller_id: str, q: str, limit: int, cursor: str | None) -> Page[Post]:
         query = Query.parse(q)
         position = decode_cursor(cursor, {"q": query.fingerprint})
-        before = str(position["before"]) if position else None
+        before = position.get("before") if position else None
+        if position is not None and not (isinstance(before, str) and 0 < len(before) <= 64):
+            raise ValidationFailed("cursor: not a cursor this API gave out")
         key = query.driving_key()
         found: list[str] = []
         scanned = 0

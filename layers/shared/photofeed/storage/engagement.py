@@ -77,7 +77,7 @@ class EngagementRepository:
 
     def comments_page(self, post_id: str, limit: int, cursor: str | None) -> Page[CommentRow]:
         """A post's comments, oldest first."""
-        start = decode_cursor(cursor, {"post_id": {"S": post_id}})
+        start = decode_cursor(cursor, {"post_id": {"S": post_id}}, ("post_id", "id"))
         results = CommentRow.query(post_id, scan_index_forward=True, limit=limit, last_evaluated_key=start)
         rows = list(results)
         return Page(rows, encode_cursor(results.last_evaluated_key) if len(rows) == limit else None)

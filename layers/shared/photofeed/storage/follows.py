@@ -20,6 +20,9 @@ from photofeed.pagination import Page, decode_cursor, encode_cursor
 from photofeed.storage.tables import FollowRow, UserRow, bind_tables
 from photofeed.storage.transactions import reasons, transact
 
+# A page of either index ends on a key of the index and of the table: all three attributes.
+EDGE_KEYS = ("follower_id", "followee_id", "followed_at")
+
 
 class FollowRepository:
     def __init__(self) -> None:
@@ -79,7 +82,7 @@ class FollowRepository:
 
     def followers_page(self, user_id: str, limit: int, cursor: str | None) -> Page[str]:
         """Follower ids of a user, newest follow first."""
-        start = decode_cursor(cursor, {"followee_id": {"S": user_id}})
+        start = decode_cursor(cursor, {"followee_id": {"S": user_id}}, EDGE_KEYS)
         results = FollowRow.followers_by_time.query(
             user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
         )
@@ -88,7 +91,7 @@ class FollowRepository:
 
     def following_page(self, user_id: str, limit: int, cursor: str | None) -> Page[str]:
         """Ids of whom a user follows, newest follow first."""
-        start = decode_cursor(cursor, {"follower_id": {"S": user_id}})
+        start = decode_cursor(cursor, {"follower_id": {"S": user_id}}, EDGE_KEYS)
         results = FollowRow.following_by_time.query(
             user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
         )

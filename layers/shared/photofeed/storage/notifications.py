@@ -2,8 +2,8 @@
 
 Ids are ULIDs built from the event's time and a hash of (event, recipient): the same event
 delivered twice is the same item, so retries and repeated executions never show a notification
-twice. "Mark all read" is a watermark on the recipient's device set item (`read_upto`), not a
-write per notification.
+twice. "Mark all read" is a watermark of time on the recipient's device set item (`read_upto`),
+compared with each row's `delivered_at`: one write, however many notifications.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from ulid import ULID
 
+from photofeed.clock import now_iso
 from photofeed.errors import NotFound
 from photofeed.pagination import Page, decode_cursor, encode_cursor
 from photofeed.storage.tables import DeviceSetRow, NotificationRow, bind_tables
@@ -44,7 +45,7 @@ class NotificationRepository:
 
     def page(self, recipient_id: str, limit: int, cursor: str | None) -> tuple[Page[NotificationRow], str | None]:
         """A page, newest first, and the recipient's read watermark."""
-        start = decode_cursor(cursor, {"recipient_id": {"S": recipient_id}})
+        start = decode_cursor(cursor, {"recipient_id": {"S": recipient_id}}, ("recipient_id", "id"))
         results = NotificationRow.query(recipient_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
         rows = list(results)
         next_cursor = encode_cursor(results.last_evaluated_key) if len(rows) == limit else None
@@ -70,14 +71,14 @@ class NotificationRepository:
                     raise
 
     def mark_all_read(self, recipient_id: str) -> None:
-        newest = next(iter(NotificationRow.query(recipient_id, scan_index_forward=False, limit=1)), None)
-        if newest is None:
-            return
-        # The watermark only moves forward (two devices marking at once keep the newer one).
-        condition = DeviceSetRow.read_upto.does_not_exist() | (DeviceSetRow.read_upto < newest.id)
+        """Everything delivered until now is read: a watermark of time (not of ids, which are the
+        events' times: a notification delivered late must not count as read before it came)."""
+        now = now_iso()
+        # The watermark only moves forward (two devices marking at once keep the later one).
+        condition = DeviceSetRow.read_upto.does_not_exist() | (DeviceSetRow.read_upto < now)
         try:
             DeviceSetRow(pk=user_key(recipient_id)).update(
-                actions=[DeviceSetRow.read_upto.set(newest.id)], condition=condition
+                actions=[DeviceSetRow.read_upto.set(now)], condition=condition
             )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":

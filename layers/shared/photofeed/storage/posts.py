@@ -142,7 +142,7 @@ class PostRepository:
 
     def published_page(self, author_id: str, limit: int, cursor: str | None) -> Page[PostRow]:
         """An author's published posts, newest first (the sparse index holds only those)."""
-        start = decode_cursor(cursor, {"published_author_id": {"S": author_id}})
+        start = decode_cursor(cursor, {"published_author_id": {"S": author_id}}, ("published_author_id", "id"))
         results = PostRow.published_by_author.query(
             author_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
         )

@@ -52,16 +52,25 @@ class PushGateway:
         sns = client("sns")
         application = self.application(platform)
         try:
-            return str(
+            arn = str(
                 sns.create_platform_endpoint(PlatformApplicationArn=application, Token=token, CustomUserData=user_id)[
                     "EndpointArn"
                 ]
             )
         except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
             found = _EXISTING_ENDPOINT.search(str(error.response.get("Error", {}).get("Message", "")))
-            if error.response.get("Error", {}).get("Code") != "InvalidParameter" or not found:
+            if code == "InvalidParameter" and not found:
+                raise BadRequest(f"token: not a valid {platform} device token") from error
+            if code != "InvalidParameter" or not found:
                 raise
-        arn = found.group(1)  # the token's endpoint, registered before with other attributes
+            arn = found.group(1)  # the token's endpoint, registered before with other attributes
+        else:
+            # SNS answers an existing endpoint as it is: one it disabled (a token the platform
+            # refused once) stays disabled unless it is turned on again (AWS's advice).
+            attributes = sns.get_endpoint_attributes(EndpointArn=arn).get("Attributes", {})
+            if attributes.get("Enabled") == "true" and attributes.get("Token") == token:
+                return arn
         sns.set_endpoint_attributes(
             EndpointArn=arn, Attributes={"CustomUserData": user_id, "Enabled": "true", "Token": token}
         )
@@ -178,13 +187,19 @@ class DeviceRegistry:
         """Takes a device away from its user (unregistered, or reported disabled by SNS)."""
 
         def write(tx: TransactWrite) -> None:
-            tx.delete(DeviceClaimRow(pk=f"d#{device}"), condition=DeviceClaimRow.owner_id == user_id)
+            # Only this endpoint of this user: a device registered again meanwhile is left alone.
+            tx.delete(
+                DeviceClaimRow(pk=f"d#{device}"),
+                condition=(DeviceClaimRow.owner_id == user_id) & (DeviceClaimRow.endpoint_arn == endpoint_arn),
+            )
             tx.update(DeviceSetRow(pk=user_key(user_id)), actions=[DeviceSetRow.devices[device].remove()])
 
         try:
             transact(self._connection, write)
-        except TransactWriteError:
-            return  # moved to another user meanwhile: theirs now, and their endpoint
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" not in reasons(error):
+                raise
+            return  # moved to another user or registered again meanwhile: not ours to remove
         self._push.delete(endpoint_arn)
 
     def endpoints(self, user_ids: list[str]) -> dict[str, dict[str, dict[str, str]]]:

@@ -200,6 +200,7 @@ class NotificationRow(Model):
     comment_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     read = BooleanAttribute(default=False)
+    delivered_at = UnicodeAttribute(null=True)  # when the row was written ("mark all read" compares it)
     expires_at = NumberAttribute()  # the table's TTL attribute (epoch seconds)
 
 
