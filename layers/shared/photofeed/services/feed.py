@@ -22,7 +22,7 @@ from photofeed.errors import ValidationFailed
 from photofeed.models.posts import Post
 from photofeed.pagination import decode_cursor, encode_cursor
 from photofeed.services.posts import PostPresenter
-from photofeed.storage.engagement import EngagementRepository, post_target
+from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import CachedPost, FeedEntry, FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.posts import PUBLISHED, PostRepository
@@ -138,7 +138,7 @@ class FeedService:
         rows = self._recent_rows(authors, limit + 1, before_id)
         rows.sort(key=lambda row: row.id, reverse=True)
         posts = self._presenter.present(rows[: limit + 1])
-        liked = self._engagement.liked(user_id, [post_target(post.id) for post in posts])
+        liked = self._engagement.liked_posts(user_id, [post.id for post in posts])
         entries = [
             FeedEntry(
                 post.id,
@@ -147,7 +147,7 @@ class FeedService:
                 post_json_head(post),
                 post.like_count,
                 post.comment_count,
-                post_target(post.id) in liked,
+                post.id in liked,
             )
             for post in posts
         ]

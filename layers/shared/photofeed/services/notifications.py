@@ -33,7 +33,7 @@ from photofeed.storage.follows import FollowRepository
 from photofeed.storage.notifications import NotificationRepository, notification_id
 from photofeed.storage.posts import PUBLISHED, PostRepository
 from photofeed.storage.push import DeviceRegistry, PushGateway
-from photofeed.storage.tables import NotificationRow
+from photofeed.storage.tables import NotificationRow, PostRow
 from photofeed.storage.users import UserRepository
 
 PUSH_THREADS = 16
@@ -169,10 +169,10 @@ class NotificationService:
     # ------------------------------------------------------------------ the state machine's actions
     def deliver(self, event: NotificationEvent) -> dict[str, int]:
         """An event with one recipient: works out who, then delivers."""
-        recipient = self._recipient(event)
+        recipient, detail = self._recipient(event)
         if recipient is None or recipient == event.actor_id:
             return {"recipients": 0, "pushed": 0}
-        return self._deliver_to(event, [recipient])
+        return self._deliver_to(event, [recipient], detail)
 
     def plan(self, event: NotificationEvent, after: str | None) -> dict[str, Any]:
         """Pages of a new post's audience (its author's followers): up to `notify_pages_per_plan`
@@ -181,7 +181,7 @@ class NotificationService:
         history stay small whatever the audience (Step Functions caps a history at 25,000
         events)."""
         pages: list[dict[str, str | None]] = []
-        if not self._still_there(event):
+        if self._published(event) is None:
             return {"pages": pages, "next": None}
         cursor = after
         while len(pages) < self._settings.notify_pages_per_plan:
@@ -198,32 +198,37 @@ class NotificationService:
     def deliver_page(self, event: NotificationEvent, after: str | None) -> dict[str, int]:
         page = self._follows.followers_page(event.actor_id, self._settings.notify_page_size, after)
         recipients = [follower for follower in page.items if follower != event.actor_id]
-        if not recipients or not self._still_there(event):
+        post = self._published(event) if recipients else None
+        if post is None:
             return {"recipients": 0, "pushed": 0}
-        return self._deliver_to(event, recipients)
+        return self._deliver_to(event, recipients, post.title)
 
     # ------------------------------------------------------------------ delivering
-    def _recipient(self, event: NotificationEvent) -> str | None:
+    def _recipient(self, event: NotificationEvent) -> tuple[str | None, str]:
+        """Who is told of a single-recipient event (None: nobody), and the text the push quotes."""
         if event.type == "follow":
-            return event.recipient_id if self._follows.is_following(event.actor_id, event.recipient_id or "") else None
-        post = self._posts.find(event.post_id or "")
-        if post is None or post.status != PUBLISHED:
-            return None
+            following = self._follows.is_following(event.actor_id, event.recipient_id or "")
+            return (event.recipient_id if following else None), ""
+        post = self._published(event)
+        if post is None:
+            return None, ""
         if event.type == "post_like":
-            return post.author_id
+            return post.author_id, ""
         if event.type in ("comment", "comment_like"):
             try:
                 comment = self._engagement.comment(post.id, event.comment_id or "")
             except NotFound:
-                return None  # deleted meanwhile: nothing to tell
-            return post.author_id if event.type == "comment" else comment.author_id
+                return None, ""  # deleted meanwhile: nothing to tell
+            return (post.author_id, comment.text) if event.type == "comment" else (comment.author_id, "")
         raise ValueError(f"unknown notification type {event.type!r}")
 
-    def _still_there(self, event: NotificationEvent) -> bool:
+    def _published(self, event: NotificationEvent) -> PostRow | None:
+        """The event's post, if it is still published (nothing is said of a post that is gone)."""
         post = self._posts.find(event.post_id or "")
-        return post is not None and post.status == PUBLISHED
+        return post if post is not None and post.status == PUBLISHED else None
 
-    def _deliver_to(self, event: NotificationEvent, recipients: list[str]) -> dict[str, int]:
+    def _deliver_to(self, event: NotificationEvent, recipients: list[str], detail: str) -> dict[str, int]:
+        """`detail`: the post's title or the comment's text, for the push."""
         expires_at = int(time.time()) + self._settings.notification_ttl_days * 86400
         delivered_at = now_iso()
         rows = [
@@ -242,14 +247,14 @@ class NotificationService:
             for recipient in recipients
         ]
         self._notifications.add(rows)
-        pushed = self._push_to(event, rows)
+        pushed = self._push_to(event, rows, detail)
         return {"recipients": len(rows), "pushed": pushed}
 
-    def _push_to(self, event: NotificationEvent, rows: list[NotificationRow]) -> int:
+    def _push_to(self, event: NotificationEvent, rows: list[NotificationRow], detail: str) -> int:
         endpoints = self._devices.endpoints([row.recipient_id for row in rows])
         if not endpoints:
             return 0
-        title, body, data = self._message(event)
+        title, body, data = self._message(event, detail)
         jobs = [(row, device, target) for row in rows for device, target in endpoints.get(row.recipient_id, {}).items()]
 
         def send(job: tuple[NotificationRow, str, dict[str, str]]) -> bool:
@@ -274,7 +279,7 @@ class NotificationService:
         with ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(jobs))) as pool:
             return sum(pool.map(send, jobs))
 
-    def _message(self, event: NotificationEvent) -> tuple[str, str, dict[str, str]]:
+    def _message(self, event: NotificationEvent, detail: str) -> tuple[str, str, dict[str, str]]:
         actor = self._users.summaries([event.actor_id]).get(event.actor_id)
         name = actor.username if actor else "Someone"
         data = {"type": event.type, "actor_id": event.actor_id}
@@ -288,14 +293,9 @@ class NotificationService:
             data["link"] = f"photofeed://users/{name}"
             return "New follower", f"{name} started following you", data
         if event.type == "new_post":
-            post = self._posts.find(event.post_id or "")
-            return "New post", f"{name} posted: {post.title if post else 'a photo'}", data
+            return "New post", f"{name} posted: {detail}", data
         if event.type == "comment":
-            try:
-                text = self._engagement.comment(event.post_id or "", event.comment_id or "").text
-            except NotFound:
-                text = ""
-            return "New comment", f"{name} commented: {text[:100]}", data
+            return "New comment", f"{name} commented: {detail[:100]}", data
         if event.type == "comment_like":
             return "New like", f"{name} liked your comment", data
         return "New like", f"{name} liked your post", data

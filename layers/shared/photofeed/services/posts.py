@@ -13,7 +13,7 @@ from photofeed.imaging import FORMATS
 from photofeed.models.posts import CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
-from photofeed.storage.engagement import EngagementRepository, post_target
+from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.media import MediaStore, upload_key
 from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository
@@ -140,8 +140,7 @@ class PostService:
     def _liked(self, caller_id: str, post_ids: list[str]) -> set[str]:
         if self._engagement is None:
             return set()
-        found = self._engagement.liked(caller_id, [post_target(post_id) for post_id in post_ids])
-        return {target[2:] for target in found}
+        return self._engagement.liked_posts(caller_id, post_ids)
 
     def _visible(self, caller_id: str, post_id: str) -> PostRow:
         """A post the caller may see: published, or any live post of their own; else 404."""

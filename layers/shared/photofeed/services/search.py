@@ -24,7 +24,7 @@ from photofeed.errors import ValidationFailed
 from photofeed.models.posts import Post
 from photofeed.pagination import Page, decode_cursor, encode_cursor
 from photofeed.services.posts import PostPresenter
-from photofeed.storage.engagement import EngagementRepository, post_target
+from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.posts import PUBLISHED, PostRepository
 from photofeed.storage.search_index import SearchIndex
 
@@ -159,7 +159,7 @@ class SearchService:
                 break
         rows = self._posts.many(found)
         published = [rows[post_id] for post_id in found if post_id in rows and rows[post_id].status == PUBLISHED]
-        liked = self._engagement.liked(caller_id, [post_target(row.id) for row in published])
-        items = self._presenter.present(published, liked={target[2:] for target in liked})
+        liked = self._engagement.liked_posts(caller_id, [row.id for row in published])
+        items = self._presenter.present(published, liked=liked)
         next_cursor = None if exhausted else encode_cursor({"q": query.fingerprint, "before": before})
         return Page(items, next_cursor)

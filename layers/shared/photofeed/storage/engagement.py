@@ -180,6 +180,10 @@ class EngagementRepository:
             for row in LikeRow.batch_get([(target, user_id) for target in unique], attributes_to_get=["target"])
         }
 
+    def liked_posts(self, user_id: str, post_ids: list[str]) -> set[str]:
+        """Which of `post_ids` the user likes (one batch read)."""
+        return {target[2:] for target in self.liked(user_id, [post_target(post_id) for post_id in post_ids])}
+
     def liked_post_ids(self, user_id: str) -> list[str]:
         """Every post the user likes (rebuilds the reader's cached likes)."""
         return [row.target[2:] for row in LikeRow.by_user.query(user_id) if row.target.startswith("p#")]
