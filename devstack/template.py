@@ -97,6 +97,22 @@ def samconfig_stack_name(path: Path, environment: str = "local") -> str:
     return "local"
 
 
+def check_parameter(name: str, spec: dict[str, Any], value: Any) -> None:
+    """Refuse a value CloudFormation would refuse (AllowedValues, AllowedPattern, lengths)."""
+    text = str(value)
+    allowed = spec.get("AllowedValues")
+    problem = None
+    if allowed is not None and text not in [str(option) for option in allowed]:
+        problem = f"is not one of {allowed}"
+    elif "AllowedPattern" in spec and re.fullmatch(str(spec["AllowedPattern"]), text) is None:
+        problem = f"does not match {spec['AllowedPattern']}"
+    elif not int(spec.get("MinLength", 0)) <= len(text) <= int(spec.get("MaxLength", len(text))):
+        problem = f"is not {spec.get('MinLength', 0)} to {spec.get('MaxLength', 'any')} characters long"
+    if problem:
+        hint = spec.get("ConstraintDescription", "")
+        raise TemplateError(f"parameter {name}: {text!r} {problem}" + (f" ({hint})" if hint else ""))
+
+
 @dataclass
 class Template:
     """A template with its parameters applied, ready to resolve values against local resources."""
@@ -130,6 +146,7 @@ class Template:
                 raise TemplateError(
                     f"parameter {name} has no default: give it in samconfig.toml [local.deploy.parameters]"
                 )
+            check_parameter(name, spec, raw)
             if str(spec.get("Type", "")).startswith(("CommaDelimitedList", "List<")):
                 raw = [part.strip() for part in str(raw).split(",")] if isinstance(raw, str) else list(raw)
             parameters[name] = raw

@@ -44,6 +44,23 @@ def test_a_parameter_without_a_value_is_a_clear_error(tmp_path: Path) -> None:
         make(tmp_path, "Parameters:\n  Needed: {Type: String}\nResources: {}\n")
 
 
+def test_a_value_the_parameter_does_not_allow_is_a_clear_error(tmp_path: Path) -> None:
+    text = """
+Parameters:
+  Limits: {Type: String, Default: "a=1/2", AllowedPattern: "^[a-z]+=[0-9]+/[0-9]+$", ConstraintDescription: rules}
+  Level: {Type: String, Default: INFO, AllowedValues: [INFO, DEBUG]}
+  Days: {Type: Number, Default: 7, AllowedValues: [1, 7]}
+Resources: {}
+"""
+    assert make(tmp_path, text).parameters == {"Limits": "a=1/2", "Level": "INFO", "Days": 7}
+    with pytest.raises(TemplateError, match=r"parameter Limits: 'a=1' does not match .* \(rules\)"):
+        make(tmp_path, text, {"Limits": "a=1"})
+    with pytest.raises(TemplateError, match="parameter Level: 'LOUD' is not one of"):
+        make(tmp_path, text, {"Level": "LOUD"})
+    with pytest.raises(TemplateError, match="parameter Days: '3' is not one of"):
+        make(tmp_path, text, {"Days": "3"})
+
+
 def test_conditions_decide_which_resources_exist(tmp_path: Path) -> None:
     with_tls = make(tmp_path, TEMPLATE)
     without = make(tmp_path, TEMPLATE, {"Tls": "false"})
