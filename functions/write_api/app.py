@@ -131,6 +131,7 @@ DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 @app.post("/me/devices")
 @tracer.capture_method
 def handle_register_device(body: Annotated[RegisterDeviceRequest, Body()]) -> tuple[Device, int]:
+    rate_limiter().hit(caller_id(app), "device")
     device = device_registry().register(caller_id(app), body.platform, body.token)
     return Device(id=device, platform=body.platform), 201
 

@@ -284,6 +284,18 @@ def test_devices_register_idempotently_move_between_users_and_go_when_removed(wo
     assert not [e for e in backend.platform_endpoints.values() if e.token == "shared-phone-token-0123"]
 
 
+def test_device_registrations_are_rate_limited_per_user(world: NotifyWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRITE_RATE_LIMITS", "device=2/60")
+    wiring.reset()
+    statuses = [world.register("alice", "GCM", f"alice-phone-{n:04d}")[0] for n in range(3)]
+
+    assert statuses == [201, 201, 429]
+    assert len(devices_of(world, "alice")) == 2
+    backend = sns_backends[DEFAULT_ACCOUNT_ID][REGION]
+    assert not [e for e in backend.platform_endpoints.values() if e.token == "alice-phone-0002"]
+    assert world.register("bob", "GCM", "bob-phone-0000")[0] == 201
+
+
 @pytest.mark.parametrize(
     "body",
     [

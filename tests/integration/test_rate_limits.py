@@ -15,6 +15,13 @@ from tests.integration.feed_world import World
 
 def test_limits_parse_from_the_template_format() -> None:
     assert parse_limits("post=20/60, like=120/60") == {"post": Limit(20, 60), "like": Limit(120, 60)}
+    assert parse_limits("") == {}
+
+
+@pytest.mark.parametrize("text", ["post=20", "post=20/0", "post=-1/60", "post=x/60", "=20/60", "post:20/60"])
+def test_a_malformed_limit_is_a_clear_error_not_no_limit(text: str) -> None:
+    with pytest.raises(ValueError, match="is not action=requests/seconds"):
+        parse_limits(text)
 
 
 def test_a_burst_gets_429_with_retry_after_and_does_not_touch_others(

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
 
     # Per-user write limits: action=requests/seconds (see photofeed/storage/rate_limits.py).
-    write_rate_limits: str = "post=20/60,comment=30/60,like=120/60,follow=60/60"
+    write_rate_limits: str = "post=20/60,comment=30/60,like=120/60,follow=60/60,device=10/60"
 
     # The feed engine (see photofeed/storage/feed_store.py).
     feed_cap: int = 800

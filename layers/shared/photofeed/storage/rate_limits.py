@@ -8,6 +8,7 @@ they must not take it down with the cache.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,13 +33,21 @@ class Limit:
     seconds: int
 
 
+_RULE = re.compile(r"^([a-z_]+)=([1-9][0-9]*)/([1-9][0-9]*)$")
+
+
 def parse_limits(text: str) -> dict[str, Limit]:
-    """`post=20/60,like=120/60`: at most 20 posts and 120 likes a minute per user."""
+    """`post=20/60,like=120/60`: at most 20 posts and 120 likes a minute per user.
+
+    A malformed rule is a ValueError naming it: a typo in the setting must not pass for "no limit".
+    """
     limits = {}
     for part in filter(None, (piece.strip() for piece in text.split(","))):
-        action, _, rule = part.partition("=")
-        requests, _, seconds = rule.partition("/")
-        limits[action.strip()] = Limit(int(requests), int(seconds))
+        rule = _RULE.match(part.replace(" ", ""))
+        if rule is None:
+            raise ValueError(f"write rate limit {part!r} is not action=requests/seconds (both positive)")
+        action, requests, seconds = rule.groups()
+        limits[action] = Limit(int(requests), int(seconds))
     return limits
 
 
