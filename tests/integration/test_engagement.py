@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from photofeed.storage.tables import CommentRow
+from photofeed.storage.tables import CommentRow, LikeRow
 from tests.conftest import LocalAws
 from tests.integration.feed_world import World
 from tests.integration.helpers import route
@@ -158,12 +158,30 @@ def test_comment_likes_count_once(world: World) -> None:
     assert on_post(world, "api_like_comment.json", "carol", post, "nope")[0] == 404
 
 
-def test_a_deleted_posts_comments_go_with_it(world: World) -> None:
+def likes_of(target: str) -> list[str]:
+    return [row.user_id for row in LikeRow.query(target)]
+
+
+def test_a_deleted_comments_likes_go_with_it(world: World) -> None:
     post = world.publish("alice")
-    for text in ("a", "b"):
-        on_post(world, "api_create_comment.json", "bob", post, body={"text": text})
+    comment = on_post(world, "api_create_comment.json", "bob", post, body={"text": "nice"})[1]["id"]
+    assert on_post(world, "api_like_comment.json", "carol", post, comment)[0] == 204
+    assert likes_of(f"c#{comment}") == [world.user("carol")["id"]]
+
+    assert on_post(world, "api_delete_comment.json", "alice", post, comment)[0] == 204
+
+    assert likes_of(f"c#{comment}") == []
+    assert on_post(world, "api_like_comment.json", "carol", post, comment)[0] == 404
+
+
+def test_a_deleted_posts_comments_and_likes_go_with_it(world: World) -> None:
+    post = world.publish("alice")
+    comments = [on_post(world, "api_create_comment.json", "bob", post, body={"text": t})[1]["id"] for t in "ab"]
+    assert on_post(world, "api_like_post.json", "carol", post)[0] == 204
+    assert on_post(world, "api_like_comment.json", "carol", post, comments[0])[0] == 204
 
     world.delete("alice", post)
     world.settle()
 
     assert list(CommentRow.query(post)) == []
+    assert [likes_of(target) for target in [f"p#{post}", f"c#{comments[0]}"]] == [[], []]

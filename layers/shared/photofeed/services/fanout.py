@@ -90,7 +90,7 @@ class FanoutService:
         post_id, author_id = message["post_id"], message["author_id"]
         self._store.forget_post(post_id)  # readers drop it at once
         if self._engagement is not None:
-            self._engagement.delete_all_comments(post_id)  # a deleted post's comments go with it
+            self._engagement.delete_post_engagement(post_id)  # its comments and likes go with it
         self._store.remove_from_timeline(author_id, post_id)
         self._store.undeliver([post_id], [author_id])
         if not self._fanned_out(author_id):

@@ -59,7 +59,11 @@ class EngagementRepository:
             raise NotFound("comment not found") from error
 
     def delete_comment(self, comment: CommentRow) -> bool:
-        """Remove a comment and count it out; False if it was already gone."""
+        """Remove a comment and count it out, then its likes; False if it was already gone.
+
+        No like can land after the transaction (a like needs the comment), so the likes read
+        afterwards are all there are.
+        """
 
         def write(tx: TransactWrite) -> None:
             tx.delete(CommentRow(post_id=comment.post_id, id=comment.id), condition=CommentRow.id.exists())
@@ -73,6 +77,7 @@ class EngagementRepository:
             if "ConditionalCheckFailed" in reasons(error):
                 return False
             raise
+        self._delete_likes(comment_target(comment.id))
         return True
 
     def comments_page(self, post_id: str, limit: int, cursor: str | None) -> Page[CommentRow]:
@@ -82,14 +87,17 @@ class EngagementRepository:
         rows = list(results)
         return Page(rows, encode_cursor(results.last_evaluated_key) if len(rows) == limit else None)
 
-    def delete_all_comments(self, post_id: str) -> int:
-        """A deleted post's comments go with it (and their likes)."""
+    def delete_post_engagement(self, post_id: str) -> int:
+        """A deleted post's comments go with it, and every like of the post and of its comments.
+
+        Safe to repeat (each delete is of what is there now); returns how many comments went.
+        """
         rows = list(CommentRow.query(post_id, attributes_to_get=["post_id", "id"]))
         with CommentRow.batch_write() as batch:
             for row in rows:
                 batch.delete(row)
-        for row in rows:
-            self._delete_likes(comment_target(row.id))
+        for target in [post_target(post_id)] + [comment_target(row.id) for row in rows]:
+            self._delete_likes(target)
         return len(rows)
 
     def _delete_likes(self, target: str) -> None:
