@@ -92,7 +92,8 @@ class EngagementRepository:
 
         Safe to repeat (each delete is of what is there now); returns how many comments went.
         """
-        rows = list(CommentRow.query(post_id, attributes_to_get=["post_id", "id"]))
+        # Strongly consistent reads: a comment or like committed just before the deletion counts.
+        rows = list(CommentRow.query(post_id, attributes_to_get=["post_id", "id"], consistent_read=True))
         with CommentRow.batch_write() as batch:
             for row in rows:
                 batch.delete(row)
@@ -102,7 +103,7 @@ class EngagementRepository:
 
     def _delete_likes(self, target: str) -> None:
         with LikeRow.batch_write() as batch:
-            for like in LikeRow.query(target, attributes_to_get=["target", "user_id"]):
+            for like in LikeRow.query(target, attributes_to_get=["target", "user_id"], consistent_read=True):
                 batch.delete(like)
 
     # ------------------------------------------------------------------ likes
