@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.redis_server import SERVER_VARIABLE
 from devstack.stack import LocalStack, StackConfig
 
 
@@ -25,6 +26,12 @@ def parse_arguments(argv: list[str]) -> StackConfig:
         help="moto's port (0: any free port)",
     )
     parser.add_argument("--redis-port", type=int, default=0, help="Redis port (0: any free port)")
+    parser.add_argument(
+        "--redis-server",
+        default=os.environ.get(SERVER_VARIABLE) or None,
+        metavar="PATH_OR_NAME",
+        help=f"a Redis-protocol server to run instead of the pinned Valkey 8 (default: ${SERVER_VARIABLE}, if set)",
+    )
     parser.add_argument("--state-dir", type=Path, default=Path(".devstack"))
     parser.add_argument("--reset", action="store_true", help="start empty (forget the saved state)")
     parser.add_argument("--ephemeral", action="store_true", help="neither load nor save any state")
@@ -55,6 +62,7 @@ def parse_arguments(argv: list[str]) -> StackConfig:
         keep_state=not args.ephemeral,
         stack_name=args.stack_name,
         parameter_overrides=dict(item.split("=", 1) for item in args.parameter),
+        redis_server=args.redis_server,
     )
 
 
@@ -88,7 +96,7 @@ def banner(endpoints: dict[str, object], config: StackConfig) -> str:
         "Photo feed local stack is up",
         f"  API                    {endpoints['api_url']}",
         f"  AWS endpoint           {endpoints['aws_endpoint_url']}   (export AWS_ENDPOINT_URL=… to use the aws CLI)",
-        f"  Redis                  {endpoints['redis_url']}",
+        f"  Redis                  {endpoints['redis_url']}   ({endpoints['redis_server']})",
     ]
     lines += [f"  {name:<22} {value}" for name, value in resources.items()]
     kept = "kept between runs; make local RESET=1 starts empty" if config.keep_state else "not kept"

@@ -34,6 +34,7 @@ class StackConfig:
     keep_state: bool = True
     stack_name: str | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    redis_server: str | None = None  # None: DEVSTACK_REDIS_SERVER if set, else the pinned Valkey
 
 
 class LocalStack:
@@ -59,6 +60,7 @@ class LocalStack:
             port=config.redis_port,
             data_dir=config.state_dir / "redis" if config.keep_state else None,
             settings=cache_server_settings(self.template),
+            binary=config.redis_server,
         ).start()
         self.moto = MotoServer(config.host, config.aws_port)
         self.moto.start()
@@ -102,6 +104,7 @@ class LocalStack:
             "api_url": f"http://{self.config.host}:{port}",
             "aws_endpoint_url": self.moto.url,
             "redis_url": self.redis.url,
+            "redis_server": str(self.redis.binary_path),
             "region": t.region,
             "stack_name": t.stack_name,
             "routes": [f"{route.method} {route.resource} -> {route.function.logical_id}" for route in gateway.routes],

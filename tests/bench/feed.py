@@ -321,9 +321,14 @@ def bench_cost_per_post(local_aws: LocalAws, client: redis.Redis, followers: int
     }
 
 
+def cache_server() -> RedisServer:
+    """The pinned server (or DEVSTACK_REDIS_SERVER's), with the template's cache parameters, as
+    the tests and the local stack run it."""
+    return RedisServer(settings=cache_server_settings(Template.load(TEMPLATE, "bench", REGION))).start()
+
+
 def run() -> dict[str, Any]:
-    settings = cache_server_settings(Template.load(TEMPLATE, "bench", REGION))
-    server = RedisServer(settings=settings).start()
+    server = cache_server()
     try:
         client = redis.Redis.from_url(server.url)
         figures: dict[str, Any] = {}

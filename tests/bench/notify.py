@@ -13,7 +13,7 @@ from photofeed import wiring
 from photofeed.storage.notifications import user_key
 from photofeed.storage.push import device_id
 from photofeed.storage.tables import DeviceClaimRow, DeviceSetRow, NotificationRow
-from tests.bench.feed import CONTEXT, counting_aws_calls, follow_all, make_user, processing_post
+from tests.bench.feed import CONTEXT, cache_server, counting_aws_calls, follow_all, make_user, processing_post
 from tests.conftest import REGION, LocalAws
 from tests.integration.drain import StreamDriver
 
@@ -81,10 +81,9 @@ def bench_notify_followers(local_aws: LocalAws, followers: int = 10_000, with_de
 
 
 def run() -> dict[str, Any]:
-    from devstack.redis_server import RedisServer
     from tests.conftest import local_aws_context
 
-    server = RedisServer().start()
+    server = cache_server()
     try:
         with local_aws_context(server.url, run_state_machines=True) as local_aws:
             return bench_notify_followers(local_aws)

@@ -26,7 +26,7 @@ from ulid import ULID
 from photofeed.services.search import index_keys, words_of
 from photofeed.storage.search_index import SearchIndex
 from photofeed.storage.tables import PostRow, SearchEntryRow
-from tests.bench.feed import CONTEXT, counting_aws_calls, make_user
+from tests.bench.feed import CONTEXT, cache_server, counting_aws_calls, make_user
 from tests.conftest import REGION, LocalAws, api_event
 from tests.integration.drain import StreamDriver
 
@@ -211,10 +211,9 @@ def bench_queries(local_aws: LocalAws, count: int = 100_000, runs: int = 50) -> 
 
 
 def run() -> dict[str, Any]:
-    from devstack.redis_server import RedisServer
     from tests.conftest import local_aws_context
 
-    server = RedisServer().start()
+    server = cache_server()
     try:
         figures: dict[str, Any] = {}
         with local_aws_context(server.url) as local_aws:
