@@ -102,7 +102,7 @@ def banner(endpoints: dict[str, object], config: StackConfig) -> str:
     kept = "kept between runs; make local RESET=1 starts empty" if config.keep_state else "not kept"
     lines += [
         f"  State                  {config.state_dir}/ ({kept})",
-        f"  Endpoints              {config.state_dir / 'endpoints.json'}",
+        f"  Endpoints              {config.endpoints_file}",
         "Ctrl-C stops it.",
         "",
     ]

@@ -3,7 +3,6 @@ event sources and the API, started in that order and stopped in the reverse one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 from devstack import state
 from devstack.aws import AwsClients, MotoServer, Provisioner, cache_server_settings, install_lambda_hook
 from devstack.custom_resources import create_custom_resources
+from devstack.files import write_json_atomically
 from devstack.gateway import ApiGateway, serve
 from devstack.pollers import EventSources
 from devstack.redis_server import RedisServer
@@ -36,6 +36,10 @@ class StackConfig:
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     redis_server: str | None = None  # None: DEVSTACK_REDIS_SERVER if set, else the pinned Valkey
 
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state_dir / "endpoints.json"
+
 
 class LocalStack:
     def __init__(self, config: StackConfig) -> None:
@@ -52,6 +56,7 @@ class LocalStack:
         config = self.config
         snapshot_dir = config.state_dir / "snapshot"
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        config.endpoints_file.unlink(missing_ok=True)  # a previous run's: it no longer answers
 
         stack_name = config.stack_name or samconfig_stack_name(config.template_path.parent / "samconfig.toml")
         self.template = Template.load(config.template_path, stack_name, config.region, config.parameter_overrides)
@@ -91,7 +96,8 @@ class LocalStack:
         gateway = ApiGateway(self.template, self.runtime, self.moto.url)
         self._api_server = serve(gateway, config.host, config.port)
         endpoints = self.describe(gateway)
-        (config.state_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
+        # Written whole or not at all: whoever waits for the stack polls this file.
+        write_json_atomically(config.endpoints_file, endpoints)
         return endpoints
 
     def describe(self, gateway: ApiGateway) -> dict[str, Any]:
@@ -125,6 +131,7 @@ class LocalStack:
         }
 
     def stop(self) -> None:
+        self.config.endpoints_file.unlink(missing_ok=True)
         if self.events:
             self.events.stop()
         if self._api_server:

@@ -6,6 +6,8 @@ DynamoDB items, every S3 object version (oldest first), Cognito users with their
 password, and the messages waiting in each queue. Redis keeps its own RDB file. Pool and client
 ids are derived from their names (moto's HASH id strategy), so tokens stay valid across runs.
 The snapshot is local development data: it holds passwords in clear, readable by its owner only.
+It is replaced atomically (`devstack.files`): a stop that is interrupted, or a reader at any
+moment, finds the previous snapshot or the new one, whole.
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ import base64
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from devstack.aws import AwsClients
+from devstack.files import write_json_atomically
 from devstack.template import ACCOUNT_ID, Template
 
 log = logging.getLogger("devstack.state")
 
+STATE_FILE = "state.json"
+
 
 def snapshot(directory: Path, template: Template, aws: AwsClients) -> None:
-    work = directory.with_name(directory.name + ".new")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    os.chmod(work, 0o700)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
     document: dict[str, Any] = {"tables": {}, "buckets": {}, "users": {}, "queues": {}}
     for logical_id in template.of_type("AWS::DynamoDB::Table"):
         items: list[dict[str, Any]] = []
@@ -41,9 +43,7 @@ def snapshot(directory: Path, template: Template, aws: AwsClients) -> None:
         document["users"][logical_id] = _pool_users(template.refs[logical_id], template.region)
     for logical_id in template.of_type("AWS::SQS::Queue"):
         document["queues"][logical_id] = _queue_messages(template.attributes[logical_id]["QueueName"], template.region)
-    (work / "state.json").write_text(json.dumps(document))
-    shutil.rmtree(directory, ignore_errors=True)
-    work.rename(directory)
+    write_json_atomically(directory / STATE_FILE, document, mode=0o600, indent=None)
     log.info(
         "state saved: %d items, %d objects, %d users, %d messages",
         sum(len(items) for items in document["tables"].values()),
@@ -54,10 +54,16 @@ def snapshot(directory: Path, template: Template, aws: AwsClients) -> None:
 
 
 def restore(directory: Path, template: Template, aws: AwsClients) -> None:
-    path = directory / "state.json"
+    path = directory / STATE_FILE
     if not path.exists():
         return
-    document = json.loads(path.read_text())
+    try:
+        document = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RuntimeError(
+            f"the saved local state {path} is not a whole snapshot ({error}): move it away to start "
+            "without it, or `make local RESET=1` to start empty"
+        ) from error
     for logical_id, items in document.get("tables", {}).items():
         if logical_id not in template.refs:
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 import boto3
 
+from devstack.files import read_complete_json
 from devstack.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,17 +76,18 @@ def running_stack(
     for key, value in (parameters or {}).items():
         command += ["--parameter", f"{key}={value}"]
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
+    endpoints_file = state_dir / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)  # a previous run's, before this one can write its own
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    endpoints_file = state_dir / "endpoints.json"
-    endpoints_file.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
     try:
-        while not endpoints_file.exists():
+        # Wait for the whole file: the stack writes it atomically, and a reader that polls must not
+        # take a file still being written for the answer either way.
+        while (endpoints := read_complete_json(endpoints_file)) is None:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
+                raise RuntimeError(f"the local stack did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.1)
-        endpoints = json.loads(endpoints_file.read_text())
         yield RunningStack(
             api_url=endpoints["api_url"],
             aws_endpoint_url=endpoints["aws_endpoint_url"],

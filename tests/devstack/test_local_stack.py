@@ -38,10 +38,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 def recorded(stack: RunningStack) -> list[dict[str, Any]]:
+    """The events recorded so far: whole lines only (the recorder may be writing the next one)."""
     path = stack.records_dir / "recorder.jsonl"  # type: ignore[attr-defined]
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    whole = path.read_bytes().rpartition(b"\n")[0]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 def sqs_bodies(stack: RunningStack, queue_logical_id: str) -> list[str]:

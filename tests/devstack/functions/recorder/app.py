@@ -11,8 +11,14 @@ _lock = threading.Lock()
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:
-    with _lock, (Path(os.environ["RECORD_DIR"]) / "recorder.jsonl").open("a") as out:
-        out.write(json.dumps(event) + "\n")
+    line = (json.dumps(event) + "\n").encode()
+    path = Path(os.environ["RECORD_DIR"]) / "recorder.jsonl"
+    with _lock:  # one write of the whole line, appended: a reader sees it whole or not yet
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(handle, line)
+        finally:
+            os.close(handle)
     if "httpMethod" in event:
         claims = ((event["requestContext"].get("authorizer") or {}).get("claims")) or {}
         return {
