@@ -48,8 +48,8 @@ build: $(STAMP) ## sam build (no container needed)
 deploy: build ## sam deploy (first time: make deploy GUIDED=1)
 	$(BIN)/sam deploy $(if $(GUIDED),--guided,--config-env prod)
 
-bench: $(STAMP) ## Print the performance figures (also written to bench-results.json)
-	$(BIN)/python -m tests.bench
+bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,… for some parts; logs in .bench/)
+	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
 
 clean: ## Remove build output and local state
 	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache
