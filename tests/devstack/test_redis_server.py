@@ -45,6 +45,16 @@ def taken_port() -> Iterator[int]:
         yield holder.getsockname()[1]
 
 
+def start_failure(server: RedisServer, timeout: float = 10.0) -> str:
+    """The error of a start that must fail (a server that starts all the same is stopped)."""
+    try:
+        with pytest.raises(RuntimeError) as failure:
+            server.start(timeout=timeout)
+    finally:
+        server.stop()
+    return str(failure.value)
+
+
 def server_name(url: str) -> str:
     info = redis.Redis.from_url(url).info("server")
     return f"{info.get('server_name', 'redis')} {info.get('valkey_version', info['redis_version'])}"
@@ -86,10 +96,8 @@ def test_another_server_runs_only_when_asked_for_and_its_own_words_are_in_the_er
     )
     monkeypatch.setenv(SERVER_VARIABLE, str(asked))
 
-    with pytest.raises(RuntimeError) as failure:
-        RedisServer().start()
+    message = start_failure(RedisServer())
 
-    message = str(failure.value)
     assert "exit status 3" in message
     assert "my-redis-server: cannot open /etc/my-redis.conf" in message
     assert "my-redis-server: giving up" in message
@@ -127,10 +135,9 @@ def test_the_stack_takes_the_server_from_its_option_or_the_environment(
 
 
 def test_a_server_that_fails_at_start_shows_its_own_log(taken_port: int, no_server_asked_for: None) -> None:
-    with pytest.raises(RuntimeError) as failure:
-        RedisServer(port=taken_port).start()
+    message = start_failure(RedisServer(port=taken_port))
 
-    assert "Address already in use" in str(failure.value)  # what the server wrote on its stdout
+    assert "Address already in use" in message  # what the server wrote on its stdout
 
 
 def test_a_server_that_never_answers_is_stopped_and_its_log_shown(
@@ -140,11 +147,10 @@ def test_a_server_that_never_answers_is_stopped_and_its_log_shown(
     monkeypatch.setenv(SERVER_VARIABLE, str(silent))
     server = RedisServer()
 
-    with pytest.raises(RuntimeError) as failure:
-        server.start(timeout=1)
+    message = start_failure(server, timeout=1)
 
-    assert "did not answer" in str(failure.value)
-    assert "silent-server: waiting for a licence key" in str(failure.value)
+    assert "did not answer" in message
+    assert "silent-server: waiting for a licence key" in message
     assert server.process is None
 
 
@@ -199,10 +205,9 @@ def test_a_snapshot_stays_in_place_when_the_server_fails_for_another_reason(
 ) -> None:
     snapshot = saved_snapshot(tmp_path)
 
-    with pytest.raises(RuntimeError) as failure:
-        RedisServer(port=taken_port, data_dir=tmp_path).start()
+    message = start_failure(RedisServer(port=taken_port, data_dir=tmp_path))
 
-    assert "Address already in use" in str(failure.value)
+    assert "Address already in use" in message
     assert (tmp_path / "feeds.rdb").read_bytes() == snapshot
     assert not list(tmp_path.glob("feeds.rdb.unloadable-*"))
 
