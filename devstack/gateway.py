@@ -10,6 +10,8 @@ stage throttling, the 10 MB payload limit, and the GatewayResponses bodies.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -28,6 +30,7 @@ from joserfc.jwk import KeySet
 
 from devstack.runtime import FunctionError, FunctionRuntime, LocalFunction
 from devstack.template import ACCOUNT_ID, Template, TemplateError
+from photofeed.api.http import normalise_path
 
 log = logging.getLogger("devstack.api")
 
@@ -217,7 +220,10 @@ class ApiGateway:
         return 200, headers, b""
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        """The route for a request, its path parameters, and whether the path exists at all."""
+        """The route for a request, its path parameters (percent-decoded, as API Gateway hands
+        them over), and whether the path exists at all. Percent-encoded unreserved characters name
+        the same resource as the characters themselves (RFC 3986 §6.2.2.2)."""
+        path = normalise_path(path)
         path_known = False
         for route in self.routes:
             found = route.pattern.match(path)
@@ -369,7 +375,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method it has no `do_<METHOD>` for with its own 501 HTML page; API
+        # Gateway treats any method (TRACE, CONNECT, made-up verbs) as one more route to look up.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, a URI or header too long, a bad
+        HTTP version) as JSON in the contract's error shape, not its HTML page."""
+        self.close_connection = True
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "error"
+        codes = {400: "bad_request", 404: "not_found", 413: "payload_too_large"}
+        body = json.dumps({"error": {"code": codes.get(code, "bad_request"), "message": message or phrase}})
+        with contextlib.suppress(OSError):  # the client may be gone
+            self._write(code, {"Content-Type": "application/json", "Connection": "close"}, body.encode())
+        what = f"{self.command or '-'} {getattr(self, 'path', '-')}"
+        log.info("%s → %d (refused by the HTTP server: %s)", what, code, message or phrase)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is logged by _serve

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from photofeed.models.posts import _not_blank
-from photofeed.models.users import RequestModel, UserSummary
+from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 
 class CreateCommentRequest(RequestModel):
@@ -19,7 +19,7 @@ class Comment(BaseModel):
     post_id: str
     author: UserSummary
     text: str
-    created_at: str
+    created_at: Timestamp
     like_count: int
     liked_by_me: bool
 

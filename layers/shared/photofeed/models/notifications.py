@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from photofeed.models.users import RequestModel, UserSummary
+from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 NotificationType = Literal["new_post", "comment", "comment_like", "post_like", "follow"]
 Platform = Literal["GCM", "APNS", "APNS_SANDBOX"]
@@ -18,7 +18,7 @@ class Notification(BaseModel):
     actor: UserSummary
     post_id: str | None = None
     comment_id: str | None = None
-    created_at: str
+    created_at: Timestamp
     read: bool
 
 

@@ -6,9 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from photofeed.models.users import RequestModel, UserSummary
+from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 PostStatus = Literal["pending_upload", "processing", "published", "rejected"]
+# The photo types POST /posts accepts (any other is 415), and the largest photo (more is 413).
+PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+MAX_PHOTO_BYTES = 20 * 1024 * 1024
+# An Idempotency-Key: 1 to 255 visible ASCII characters.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 
 def _not_blank(value: str) -> str:
@@ -21,15 +26,26 @@ class CreatePostRequest(RequestModel):
     title: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_not_blank)]
     caption: str = Field(default="", max_length=2200)
     # Checked by the service, not here: an unaccepted type is 415 and too large is 413.
-    content_type: str = Field(min_length=1, max_length=100)
-    content_length: int = Field(ge=1)
+    content_type: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The photo's media type; any other is 415.",
+        json_schema_extra={"enum": list(PHOTO_CONTENT_TYPES)},
+    )
+    content_length: int = Field(
+        ge=1,
+        description="The photo's size in bytes; the upload must not exceed it. Larger than 20 MiB is 413.",
+        json_schema_extra={"maximum": MAX_PHOTO_BYTES},
+    )
 
 
 class MediaUrls(BaseModel):
-    thumbnail: str
-    medium: str
-    large: str
-    original: str
+    """Signed, time-limited URLs. The variants are JPEGs made from the pixels only (no metadata)."""
+
+    thumbnail: str = Field(description="150x150, centre crop.")
+    medium: str = Field(description="640 px wide (never upscaled).")
+    large: str = Field(description="1080 px wide (never upscaled).")
+    original: str = Field(description="The file as uploaded.")
 
 
 class Post(BaseModel):
@@ -37,8 +53,10 @@ class Post(BaseModel):
     author: UserSummary
     title: str
     caption: str
-    status: PostStatus
-    created_at: str
+    status: PostStatus = Field(
+        description="`pending_upload` -> `processing` -> `published`, or `rejected` (with `rejection_reason`)."
+    )
+    created_at: Timestamp
     media: MediaUrls | None
     width: int | None
     height: int | None

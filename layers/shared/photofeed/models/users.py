@@ -24,10 +24,20 @@ Username = Annotated[str, BeforeValidator(normalise_username), Field(pattern=USE
 Email = Annotated[str, Field(max_length=254), AfterValidator(_check_email)]
 
 
-class RequestModel(BaseModel):
-    """A request body: unknown fields are refused, so clients never set server-owned fields."""
+Timestamp = Annotated[
+    str,
+    Field(
+        json_schema_extra={"format": "date-time"},
+        description="ISO 8601 UTC, to the millisecond, e.g. `2026-11-21T20:45:16.123Z`.",
+    ),
+]
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused, so clients never set server-owned fields; JSON
+    types are strict (`true` is not a number, `"1"` is not an integer)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class SignupRequest(RequestModel):
@@ -52,17 +62,21 @@ class ProfilePatch(RequestModel):
 
 class UserSummary(BaseModel):
     id: str
-    username: str
+    username: str = Field(description="Lower-case, `^[a-z0-9_]{3,30}$`.")
     display_name: str
 
 
 class User(UserSummary):
     bio: str
-    created_at: str
+    created_at: Timestamp
     follower_count: int
     following_count: int
     post_count: int
-    followed_by_me: bool | None = Field(default=None, exclude_if=lambda v: v is None)
+    followed_by_me: bool | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Whether the caller follows this user; only when the caller looks at someone else.",
+    )
 
 
 class UserEnvelope(BaseModel):
@@ -70,9 +84,9 @@ class UserEnvelope(BaseModel):
 
 
 class Tokens(BaseModel):
-    id_token: str
+    id_token: str = Field(description="Send it as `Authorization: Bearer <id_token>`.")
     access_token: str
-    expires_in: int
+    expires_in: int = Field(description="Seconds until the tokens expire.")
     token_type: Literal["Bearer"] = "Bearer"
 
 
