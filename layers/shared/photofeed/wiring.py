@@ -85,7 +85,12 @@ def idempotent_actions() -> IdempotentActions:
 @lru_cache(maxsize=1)
 def post_service() -> PostService:
     return PostService(
-        post_repository(), user_repository(), media_store(), idempotent_actions(), engagement=engagement_repository()
+        post_repository(),
+        user_repository(),
+        media_store(),
+        idempotent_actions(),
+        engagement=engagement_repository(),
+        feeds=feed_store(),
     )
 
 

@@ -56,7 +56,7 @@ class PostCache:
         self._presenter = presenter
 
     def fill(self, post_ids: Sequence[str]) -> list[CachedPost]:
-        rows = self._posts.many(list(post_ids))
+        rows = self._posts.many(list(post_ids), consistent=True)
         # Only published posts are shown in feeds; any other status is cached as a tombstone.
         published = [row for row in rows.values() if row.status == PUBLISHED]
         presented = {post.id: post for post in self._presenter.present(published)}
@@ -137,7 +137,15 @@ class FeedService:
         before_id = after[1] if after else None
         rows = self._recent_rows(authors, limit + 1, before_id)
         rows.sort(key=lambda row: row.id, reverse=True)
-        posts = self._presenter.present(rows[: limit + 1])
+        # Redis is down here: the index lags the table, so the page's statuses are read consistently
+        # (a post deleted a moment ago is dropped, and the page filled from the next candidates).
+        confirmed: list[PostRow] = []
+        start = 0
+        while len(confirmed) <= limit and start < len(rows):
+            chunk = rows[start : start + limit + 1 - len(confirmed)]
+            confirmed += self._posts.published_now(chunk)
+            start += len(chunk)
+        posts = self._presenter.present(confirmed)
         liked = self._engagement.liked_posts(user_id, [post.id for post in posts])
         entries = [
             FeedEntry(

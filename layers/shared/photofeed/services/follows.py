@@ -23,14 +23,10 @@ class FollowService:
         self._follows = follows
         self._feeds = feeds
 
-    def _target(self, caller_id: str, username: str) -> str:
+    def follow(self, caller_id: str, username: str) -> bool:
         target = self._users.id_for_username(username)
         if target == caller_id:
             raise BadRequest("you cannot follow yourself")
-        return target
-
-    def follow(self, caller_id: str, username: str) -> bool:
-        target = self._target(caller_id, username)
         changed = self._follows.follow(caller_id, target)
 
         def cache(feeds: FeedStore) -> None:
@@ -41,7 +37,10 @@ class FollowService:
         return changed
 
     def unfollow(self, caller_id: str, username: str) -> bool:
-        target = self._target(caller_id, username)
+        """Idempotent: unfollowing someone you do not follow, yourself included, undoes nothing."""
+        target = self._users.id_for_username(username)
+        if target == caller_id:
+            return False
         changed = self._follows.unfollow(caller_id, target)
 
         def cache(feeds: FeedStore) -> None:

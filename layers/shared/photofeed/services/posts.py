@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
+import redis
 from ulid import ULID
 
 from photofeed.clock import now_iso
 from photofeed.config import Settings, get_settings
-from photofeed.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from photofeed.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from photofeed.imaging import FORMATS
-from photofeed.models.posts import CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
+from photofeed.models.posts import IDEMPOTENCY_KEY_PATTERN, CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
 from photofeed.storage.engagement import EngagementRepository
+from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.media import MediaStore, upload_key
 from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository
 from photofeed.storage.tables import PostRow
 from photofeed.storage.users import UserRepository
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+log = logging.getLogger(__name__)
 
 
 def new_post_id() -> str:
@@ -44,7 +48,7 @@ class PostPresenter:
         return [
             self._one(row, authors[row.author_id], row.id in (liked or set()))
             for row in rows
-            if row.author_id in authors
+            if row.author_id in authors and row.status != DELETED
         ]
 
     def _one(self, row: PostRow, author: UserSummary, liked_by_me: bool) -> Post:
@@ -82,8 +86,10 @@ class PostService:
         idempotency: IdempotentActions | None = None,
         settings: Settings | None = None,
         engagement: EngagementRepository | None = None,
+        feeds: FeedStore | None = None,
     ) -> None:
         self._engagement = engagement
+        self._feeds = feeds
         self._posts = posts
         self._users = users
         self._media = media
@@ -109,8 +115,10 @@ class PostService:
                 lambda: self._create(caller_id, request),
             )
         row = self._posts.find(post_id)
-        if row is None:  # the key's record outlived its post's creation: should not happen
-            raise NotFound("post not found")
+        if row is None or row.status == DELETED:
+            # A retry of a request whose post was deleted meanwhile: that post will not come back,
+            # and a new one under the same key would break the key's promise.
+            raise Conflict("the post made with this Idempotency-Key was deleted; use a new key for a new post")
         upload = self._media.presigned_upload(
             row.upload_key, row.content_type, int(row.content_length), self._settings.upload_url_ttl_seconds
         )
@@ -150,13 +158,38 @@ class PostService:
         return row
 
     def delete(self, caller_id: str, post_id: str) -> None:
+        """Delete a post. From the moment this returns no read shows it: the post cache gets a
+        tombstone now, which every feed read and list checks; the stream's clean-up (fan-out
+        removal, comments, likes, search) follows."""
         if len(post_id) > 64:
             raise NotFound("post not found")
         self._posts.delete(post_id, caller_id)
+        if self._feeds is not None:
+            try:
+                self._feeds.forget_post(post_id)
+            except redis.RedisError as error:
+                # Lists then confirm statuses in DynamoDB while Redis is away (see published_now).
+                log.warning("deleted post not marked in the cache: %s", error)
 
     def by_author(self, caller_id: str, username: str, limit: int, cursor: str | None) -> Page[Post]:
         author = self._users.by_username(username)
         page = self._posts.published_page(author.id, limit, cursor)
+        rows = still_published(page.items, self._posts, self._feeds)
         summary = UserSummary(id=author.id, username=author.username, display_name=author.display_name)
-        liked = self._liked(caller_id, [row.id for row in page.items])
-        return Page(self._presenter.present(page.items, {author.id: summary}, liked), page.next_cursor)
+        liked = self._liked(caller_id, [row.id for row in rows])
+        return Page(self._presenter.present(rows, {author.id: summary}, liked), page.next_cursor)
+
+
+def still_published(rows: list[PostRow], posts: PostRepository, feeds: FeedStore | None) -> list[PostRow]:
+    """Rows read from the published-posts index, which lags the table by up to a second on AWS,
+    without the posts deleted meanwhile: the cache's tombstones say which (one round trip); when
+    the cache cannot, a strongly consistent read of their status does."""
+    if not rows:
+        return rows
+    if feeds is not None:
+        try:
+            deleted = feeds.deleted_among([row.id for row in rows])
+            return [row for row in rows if row.id not in deleted]
+        except redis.RedisError as error:
+            log.warning("post cache unavailable; checking statuses in DynamoDB: %s", error)
+    return posts.published_now(rows)

@@ -157,7 +157,7 @@ class SearchService:
             if len(entries) < batch and consumed == len(entries):
                 exhausted = True  # the key has nothing older
                 break
-        rows = self._posts.many(found)
+        rows = self._posts.many(found, consistent=True)  # a post deleted a moment ago is not shown
         published = [rows[post_id] for post_id in found if post_id in rows and rows[post_id].status == PUBLISHED]
         liked = self._engagement.liked_posts(caller_id, [row.id for row in published])
         items = self._presenter.present(published, liked=liked)

@@ -32,6 +32,22 @@ from ulid import ULID
 COMPLETE = "~"
 FEED, TIMELINE, FOLLOWING, FOLLOWERS, POST, LIKES = "feed:", "tl:", "fol:", "flw:", "post:", "lk:"
 CELEBS, NOFAN = "celebs", "nofan"
+DELETED = "deleted"
+
+# Cache posts (KEYS: post:{id}...; ARGV: ttl, then author, status, json, likes, comments per post),
+# except over a tombstone: deletion is final.
+_CACHE_POSTS = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('HGET', key, 's') ~= 'deleted' then
+    local at = 1 + (i - 1) * 5
+    redis.call('HSET', key, 'a', ARGV[at + 1], 's', ARGV[at + 2], 'j', ARGV[at + 3],
+      'l', ARGV[at + 4], 'c', ARGV[at + 5])
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+return 0
+"""
 
 # Add one post to many feeds, only to feeds that exist, keeping each at most `cap` posts.
 _DELIVER = """
@@ -244,6 +260,10 @@ class FeedStore:
     def _read(self) -> Any:
         return self.redis.register_script(_READ)
 
+    @cached_property
+    def _cache_posts(self) -> Any:
+        return self.redis.register_script(_CACHE_POSTS)
+
     # ------------------------------------------------------------------ fan-out
     def deliver(self, post_id: str, score: int, user_ids: Sequence[str], batch: int = 1000) -> int:
         """Add a post to the feeds of `user_ids` that exist (one script call per batch, pipelined)."""
@@ -435,31 +455,32 @@ class FeedStore:
 
     # ------------------------------------------------------------------ posts
     def cache_posts(self, posts: Sequence[CachedPost]) -> None:
+        """Cache posts read from DynamoDB, in one script call. A tombstone is never overwritten: a
+        reader that read a post just before it was deleted must not bring it back."""
         if not posts:
             return
-        with self.redis.pipeline(transaction=False) as pipe:
-            for post in posts:
-                key = POST + post.post_id
-                pipe.hset(
-                    key,
-                    mapping={
-                        "a": post.author_id,
-                        "s": post.status,
-                        "j": post.json_head,
-                        "l": post.like_count,
-                        "c": post.comment_count,
-                    },
-                )
-                pipe.expire(key, self.post_ttl)
-            pipe.execute()
+        args: list[Any] = [self.post_ttl]
+        for post in posts:
+            args += [post.author_id, post.status, post.json_head, post.like_count, post.comment_count]
+        self._cache_posts(keys=[POST + post.post_id for post in posts], args=args)
 
     def forget_post(self, post_id: str) -> None:
         """A tombstone: readers drop the post at once, even where fan-out has not removed it yet."""
         key = POST + post_id
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"s": "deleted", "a": "-", "j": ""})
+            pipe.hset(key, mapping={"s": DELETED, "a": "-", "j": ""})
             pipe.expire(key, self.post_ttl)
             pipe.execute()
+
+    def deleted_among(self, post_ids: Sequence[str]) -> set[str]:
+        """Which of `post_ids` carry a tombstone (one pipelined round trip)."""
+        if not post_ids:
+            return set()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for post_id in post_ids:
+                pipe.hget(POST + post_id, "s")
+            statuses = pipe.execute()
+        return {post_id for post_id, status in zip(post_ids, statuses, strict=True) if status == DELETED.encode()}
 
     # ------------------------------------------------------------------ reading
     def read(self, user_id: str, limit: int, after: tuple[int, str] | None) -> FeedRead:

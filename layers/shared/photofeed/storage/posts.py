@@ -54,9 +54,21 @@ class PostRepository:
         except DoesNotExist:
             return None
 
-    def many(self, post_ids: list[str]) -> dict[str, PostRow]:
+    def many(self, post_ids: list[str], consistent: bool = False) -> dict[str, PostRow]:
+        """The posts that exist among `post_ids`. `consistent` reads them strongly consistent (twice
+        the read units), so a change committed just before is seen: a post deleted a moment ago."""
         unique = list(dict.fromkeys(post_ids))
-        return {row.id: row for row in PostRow.batch_get(unique)} if unique else {}
+        return {row.id: row for row in PostRow.batch_get(unique, consistent_read=consistent)} if unique else {}
+
+    def published_now(self, rows: list[PostRow]) -> list[PostRow]:
+        """`rows` (read from an index, which lags the table) without those that are no longer
+        published: one strongly consistent batch read of their status."""
+        if not rows:
+            return rows
+        ids = [row.id for row in rows]
+        read = PostRow.batch_get(ids, consistent_read=True, attributes_to_get=["id", "status"])
+        current = {row.id: row.status for row in read}
+        return [row for row in rows if current.get(row.id) == PUBLISHED]
 
     def mark_processing(self, post_id: str) -> bool:
         """pending_upload -> processing. True if the post is now processing (by us or before)."""
