@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup local test unit lint validate build deploy bench clean
+.PHONY: help setup local test unit lint validate build deploy bench openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ unit: $(STAMP) ## Only the fast tests (no local stack)
 lint: $(STAMP) ## ruff + mypy + cfn-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared/photofeed functions devstack
+	$(BIN)/mypy layers/shared/photofeed functions devstack tools
 	$(BIN)/cfn-lint template.yaml
 
 validate: $(STAMP) ## sam validate --lint
@@ -45,6 +45,9 @@ validate: $(STAMP) ## sam validate --lint
 build: $(STAMP) ## sam build (no container needed)
 	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/sam build --cached --parallel
 
+openapi: $(STAMP) ## Regenerate openapi.json from the routes (checked against template.yaml)
+	$(BIN)/python -m tools.openapi
+
 deploy: build ## sam deploy (first time: make deploy GUIDED=1)
 	$(BIN)/sam deploy $(if $(GUIDED),--guided,--config-env prod)
 
@@ -52,4 +55,4 @@ bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
 
 clean: ## Remove build output and local state
-	rm -rf .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .devstack .bench .pytest_cache .mypy_cache .ruff_cache

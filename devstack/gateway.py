@@ -386,6 +386,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """http.server's own refusals (a malformed request line, a URI or header too long, a bad
         HTTP version) as JSON in the contract's error shape, not its HTML page."""
         self.close_connection = True
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # http.server falls back to HTTP/0.9: no status line at all
         phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "error"
         codes = {400: "bad_request", 404: "not_found", 413: "payload_too_large"}
         body = json.dumps({"error": {"code": codes.get(code, "bad_request"), "message": message or phrase}})

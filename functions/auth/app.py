@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photofeed.api.http import create_resolver
+from photofeed.api.openapi import BODY_ERRORS, answers, link
 from photofeed.models.users import (
     LoginRequest,
     LoginTokens,
@@ -25,22 +26,51 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@app.post("/auth/signup")
+@app.post(
+    "/auth/signup",
+    status_code=201,
+    operation_id="signUp",
+    summary="Create an account",
+    description="Usernames are case-insensitive and stored lower-case. Log in afterwards for tokens.",
+    tags=["Auth"],
+    responses=answers(
+        201,
+        "The new account",
+        *BODY_ERRORS,
+        409,
+        public=True,
+        links={"GetUser": link("getUser", "The new account's profile", username="$response.body#/user/username")},
+    ),
+)
 @tracer.capture_method
-def handle_signup(body: Annotated[SignupRequest, Body()]) -> tuple[UserEnvelope, int]:
+def handle_signup(body: Annotated[SignupRequest, Body()]) -> UserEnvelope:
     user = account_service().sign_up(body)
     logger.info("user signed up", extra={"user_id": user.id})
     metrics.add_metric(name="SignUps", unit=MetricUnit.Count, value=1)
-    return UserEnvelope(user=user), 201
+    return UserEnvelope(user=user)
 
 
-@app.post("/auth/login")
+@app.post(
+    "/auth/login",
+    operation_id="logIn",
+    summary="Log in",
+    description="Send `id_token` as `Authorization: Bearer <id_token>`; refresh it before `expires_in` seconds.",
+    tags=["Auth"],
+    responses=answers(200, "Tokens for the account", *BODY_ERRORS, 401, public=True),
+)
 @tracer.capture_method
 def handle_login(body: Annotated[LoginRequest, Body()]) -> LoginTokens:
     return account_service().log_in(body)
 
 
-@app.post("/auth/refresh")
+@app.post(
+    "/auth/refresh",
+    operation_id="refreshTokens",
+    summary="Refresh the tokens",
+    description="New id and access tokens for a refresh token from `POST /auth/login`.",
+    tags=["Auth"],
+    responses=answers(200, "New tokens (the refresh token stays the same)", *BODY_ERRORS, 401, public=True),
+)
 @tracer.capture_method
 def handle_refresh(body: Annotated[RefreshRequest, Body()]) -> Tokens:
     return account_service().refresh(body)

@@ -20,7 +20,16 @@ def _check_email(value: str) -> str:
     return value.lower()
 
 
-Username = Annotated[str, BeforeValidator(normalise_username), Field(pattern=USERNAME_PATTERN)]
+Username = Annotated[
+    str,
+    BeforeValidator(normalise_username),
+    Field(
+        pattern=USERNAME_PATTERN,
+        description="3 to 30 letters, digits or underscores; case-insensitive, stored lower-case.",
+        # What a client may send (any case); the validator lower-cases it before the pattern above.
+        json_schema_extra={"pattern": "^[A-Za-z0-9_]{3,30}$"},
+    ),
+]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_check_email)]
 
 
