@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from photofeed import imaging
 from photofeed.services.media import MediaProcessor
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
@@ -80,6 +81,10 @@ class Pipeline:
         self.media_queue.drain()
         return self.post(created["post"]["id"])
 
+    def original(self, post_id: str) -> bytes:
+        bucket = self.local_aws.template.refs["UploadsBucket"]
+        return bytes(self.s3.get_object(Bucket=bucket, Key=f"uploads/{self.author['id']}/{post_id}")["Body"].read())
+
 
 @pytest.fixture
 def pipeline(local_aws: LocalAws, lambda_context: Any) -> Pipeline:
@@ -146,7 +151,7 @@ def test_accepted_files_are_published_clean_and_never_upscaled(
 @pytest.mark.parametrize(
     ("make", "content_type", "reason"),
     [
-        (images.png_81_megapixels, "image/png", "81 MP"),
+        (images.png_81_megapixels, "image/png", "81,000,000 pixels; the limit is 50,000,000 pixels"),
         (images.truncated_jpeg, "image/jpeg", "not a decodable JPEG"),
         (images.html_named_jpg, "image/jpeg", "not an image of an accepted type"),
         (images.svg, "image/png", "not an image of an accepted type"),
@@ -323,3 +328,34 @@ def test_a_worker_killed_at_any_step_still_publishes_once_and_reaches_the_fan_ou
     assert pipeline.me()["post_count"] == 1
     published = {m["post_id"] for m in pipeline.fanout_messages() if m["type"] == "post_published"}
     assert published == {created["post"]["id"]}
+
+
+# ------------------------------------------------------------------ never stuck
+def test_a_jpeg_far_wider_than_tall_is_published_at_once(pipeline: Pipeline) -> None:
+    """4400x2 made the worker raise on every delivery: retried, dead-lettered, `processing` for ever."""
+    data = images.jpeg_wide_and_flat((4400, 2))
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+
+    assert pipeline.media_queue.drain() == 1  # one delivery, no retry
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "published"
+    assert (post["width"], post["height"]) == (4400, 2)
+    assert size_of(pipeline.variants(post["id"])["large"]) == (1080, 1)
+
+
+def test_an_error_while_rendering_rejects_the_post_at_once(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_encoder(image: Image.Image) -> bytes:
+        raise OSError("encoder error -2 when writing image file")
+
+    monkeypatch.setattr(imaging, "_jpeg", failing_encoder)
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+
+    assert pipeline.media_queue.drain() == 1
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "rejected"
+    assert post["rejection_reason"] == "the picture could not be converted into the published sizes"
+    assert pipeline.media_objects() == []
+    assert pipeline.original(post["id"]) == data
