@@ -7,6 +7,7 @@ stay on the queue), failed records come back after the queue's visibility timeou
 the dead-letter queue after its `maxReceiveCount` (moto applies the redrive policy on receive).
 DynamoDB streams are read shard by shard with the same batching, retried on failure up to
 `MaximumRetryAttempts`, then sent to the `DestinationConfig.OnFailure` queue and skipped.
+`Schedule` and `ScheduleV2` events fire on time (devstack/schedules.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from devstack.aws import AwsClients
 from devstack.runtime import FunctionError, FunctionRuntime, LocalFunction
+from devstack.schedules import ScheduleMapping, Scheduler, is_enabled
 from devstack.template import Template, TemplateError
 
 log = logging.getLogger("devstack.events")
@@ -109,6 +111,7 @@ class EventSources:
         self._threads: list[threading.Thread] = []
         self.sqs_mappings: list[SqsMapping] = []
         self.stream_mappings: list[tuple[LocalFunction, dict[str, Any]]] = []
+        self.schedules: list[ScheduleMapping] = []
         self._collect()
 
     def _collect(self) -> None:
@@ -131,6 +134,13 @@ class EventSources:
                     )
                 elif kind == "DynamoDB":
                     self.stream_mappings.append((function, props))
+                elif kind in ("Schedule", "ScheduleV2"):
+                    if is_enabled(props):
+                        self.schedules.append(
+                            ScheduleMapping.from_event(
+                                function, name, kind, props, self.template.stack_name, self.template.region
+                            )
+                        )
                 elif kind not in ("Api", None):
                     raise TemplateError(f"{function.logical_id}.{name}: event type {kind} is not emulated")
 
@@ -144,6 +154,8 @@ class EventSources:
                 self._spawn(f"sqs:{mapping.function.logical_id}:{index}", self._poll_queue, mapping)
         for function, props in self.stream_mappings:
             self._spawn(f"stream:{function.logical_id}", self._poll_stream, function, props)
+        if self.schedules:
+            self._spawn("schedules", Scheduler(self.runtime, self.schedules, self._stop).run)
 
     def stop(self) -> None:
         self._stop.set()

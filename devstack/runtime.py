@@ -48,6 +48,8 @@ class LocalFunction:
     timeout_seconds: int
     memory_mb: int
     events: dict[str, dict[str, Any]]
+    # How asynchronous invocations (schedules) are retried: MaximumRetryAttempts.
+    event_invoke_config: dict[str, Any] = field(default_factory=dict)
     handler: Callable[[Any, Any], Any] | None = None
     environments: queue.Queue[Callable[[Any, Any], Any]] = field(default_factory=queue.Queue)
 
@@ -113,6 +115,7 @@ class FunctionRuntime:
                 timeout_seconds=int(t.resolve(props.get("Timeout", 3))),
                 memory_mb=int(t.resolve(props.get("MemorySize", 128))),
                 events=t.resolve(props.get("Events") or {}),
+                event_invoke_config=t.resolve(props.get("EventInvokeConfig") or {}),
             )
         shared = dict(base_environment)
         owners: dict[str, str] = {}
