@@ -2,12 +2,11 @@
 
 Each SQS record is handled on its own: a record that fails (a transient error) is reported back
 as a batch item failure, retried after the visibility timeout and dead-lettered after
-maxReceiveCount; its batch-mates are not held back.
+maxReceiveCount; its batch-mates are not held back. A dead-lettered upload's post is rejected by
+the stuck_posts function.
 """
 
-import json
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photofeed.services.media import UploadEvent
+from photofeed.services.media import uploads_in_notification
 from photofeed.wiring import media_processor
 
 logger = Logger()
@@ -27,14 +26,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @tracer.capture_method
 def handle_record(record: SQSRecord) -> None:
-    notification = json.loads(record.body)
-    if notification.get("Event") == "s3:TestEvent":
-        return  # S3 sends one when notifications are configured
-    for s3_record in notification.get("Records", []):
-        if not str(s3_record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        obj = s3_record["s3"]["object"]
-        upload = UploadEvent(key=unquote_plus(obj["key"]), version_id=obj.get("versionId"))
+    for upload in uploads_in_notification(record.body):
         outcome = media_processor().process(upload)
         logger.info("upload processed", extra={"key": upload.key, "outcome": outcome.value})
         metrics.add_metric(name=f"Uploads_{outcome.value}", unit=MetricUnit.Count, value=1)

@@ -1,21 +1,31 @@
 """The media pipeline in-process on moto: S3 -> media queue -> process_media -> posts stream ->
-stream_relay -> fan-out queue, with redeliveries, crashes and hostile files."""
+stream_relay -> fan-out queue, with redeliveries, crashes and hostile files; and the stuck-post
+rule: the media dead-letter queue and the scheduled sweep -> stuck_posts."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
 from PIL import Image
 
+from devstack.pollers import EventSources
+from devstack.schedules import Rate
 from photofeed import imaging
+from photofeed.clock import utc_now
 from photofeed.services.media import MediaProcessor
+from photofeed.storage.media import MediaStore
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
+from photofeed.storage.tables import PostRow
 from tests import images
-from tests.conftest import LocalAws
+from tests.conftest import LocalAws, load_event
 from tests.integration.drain import SqsDriver, StreamDriver
 from tests.integration.helpers import route, sign_up
 
@@ -84,6 +94,17 @@ class Pipeline:
     def original(self, post_id: str) -> bytes:
         bucket = self.local_aws.template.refs["UploadsBucket"]
         return bytes(self.s3.get_object(Bucket=bucket, Key=f"uploads/{self.author['id']}/{post_id}")["Body"].read())
+
+    @property
+    def dead_letters(self) -> SqsDriver:
+        """The media dead-letter queue, read by the stuck_posts function."""
+        return SqsDriver(self.local_aws, "MediaDeadLetterQueue", "StuckPostsFunction", self.ctx)
+
+    def sweep(self, at: datetime) -> int:
+        """The scheduled sweep, fired at `at` (the clock is the schedule's own event time)."""
+        event = load_event("schedule_stuck_posts.json")
+        event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return int(self.local_aws.handler("StuckPostsFunction")(event, self.ctx)["rejected"])
 
 
 @pytest.fixture
@@ -331,6 +352,18 @@ def test_a_worker_killed_at_any_step_still_publishes_once_and_reaches_the_fan_ou
 
 
 # ------------------------------------------------------------------ never stuck
+def drain_through_failures(queue: SqsDriver, rounds: int = 10) -> int:
+    """`queue.drain()` for records that always fail: when every record of a batch fails, the
+    invocation fails as a whole (Powertools raises) and Lambda leaves the whole batch to retry."""
+    for invocations in range(rounds):
+        messages = queue.receive()
+        if not messages:
+            return invocations
+        with contextlib.suppress(BatchProcessingError):
+            queue.deliver(messages)
+    raise AssertionError(f"{queue.url} still not empty after {rounds} rounds")
+
+
 def test_a_jpeg_far_wider_than_tall_is_published_at_once(pipeline: Pipeline) -> None:
     """4400x2 made the worker raise on every delivery: retried, dead-lettered, `processing` for ever."""
     data = images.jpeg_wide_and_flat((4400, 2))
@@ -359,3 +392,124 @@ def test_an_error_while_rendering_rejects_the_post_at_once(pipeline: Pipeline, m
     assert post["rejection_reason"] == "the picture could not be converted into the published sizes"
     assert pipeline.media_objects() == []
     assert pipeline.original(post["id"]) == data
+
+
+def _s3_keeps_failing(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, created: dict[str, Any]) -> None:
+    def slow_down(self: MediaStore, key: str, version_id: str | None) -> bytes:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject")
+
+    monkeypatch.setattr(MediaStore, "read_upload", slow_down)
+
+
+def _uploaded_version_gone(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, created: dict[str, Any]) -> None:
+    bucket, key = pipeline.local_aws.template.refs["UploadsBucket"], created["upload"]["fields"]["key"]
+    version = pipeline.s3.head_object(Bucket=bucket, Key=key)["VersionId"]
+    pipeline.s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+
+
+@pytest.mark.parametrize(
+    "poison", [_s3_keeps_failing, _uploaded_version_gone], ids=["s3-keeps-failing", "version-gone"]
+)
+def test_an_upload_that_keeps_failing_is_dead_lettered_and_its_post_rejected(
+    pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    poison: Callable[[Pipeline, pytest.MonkeyPatch, dict[str, Any]], None],
+) -> None:
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+    poison(pipeline, monkeypatch, created)
+
+    drain_through_failures(pipeline.media_queue)  # 5 failed deliveries (maxReceiveCount), then the DLQ
+    assert pipeline.post(created["post"]["id"])["status"] == "processing"
+    assert pipeline.dead_letters.drain() == 1
+
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "rejected"
+    assert post["rejection_reason"] == "the photo could not be processed: every attempt failed"
+    assert pipeline.media_objects() == []
+    assert pipeline.me()["post_count"] == 0
+    pipeline.stream.drain()
+    assert pipeline.fanout_messages() == []
+
+
+def test_an_upload_that_never_comes_is_rejected_after_the_deadline(pipeline: Pipeline) -> None:
+    published = pipeline.run(images.jpeg())
+    refused = pipeline.run(images.html_named_jpg())
+    waiting = pipeline.create()["post"]["id"]
+    now = utc_now()
+
+    assert pipeline.sweep(now + timedelta(minutes=10)) == 0
+    assert pipeline.sweep(now + timedelta(minutes=49)) == 0
+    assert pipeline.post(waiting)["status"] == "pending_upload"
+
+    assert pipeline.sweep(now + timedelta(minutes=51)) == 1
+    post = pipeline.post(waiting)
+    assert post["status"] == "rejected"
+    assert post["rejection_reason"] == "no photo was uploaded within 50 minutes of creating the post"
+    assert pipeline.sweep(now + timedelta(minutes=56)) == 0  # the next run: nothing left to do
+    assert pipeline.post(published["id"])["status"] == "published"
+    assert pipeline.post(refused["id"])["rejection_reason"] == refused["rejection_reason"]
+
+
+def test_an_upload_whose_event_was_lost_is_rejected_after_the_deadline_and_kept(pipeline: Pipeline) -> None:
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+    pipeline.local_aws.aws("sqs").purge_queue(QueueUrl=pipeline.media_queue.url)  # the S3 event never arrives
+
+    assert pipeline.sweep(utc_now() + timedelta(minutes=51)) == 1
+
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "rejected"
+    assert post["rejection_reason"] == "the photo could not be processed within 50 minutes of creating the post"
+    assert pipeline.original(post["id"]) == data
+
+
+def test_a_post_rejected_by_the_sweep_while_the_worker_renders_stays_rejected_and_clean(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_store = MediaProcessor.store
+
+    def store_after_the_sweep(self: MediaProcessor, post: PostRow, rendered: imaging.Rendered) -> dict[str, str]:
+        pipeline.sweep(utc_now() + timedelta(hours=2))  # the deadline passes while the worker renders
+        return real_store(self, post, rendered)
+
+    monkeypatch.setattr(MediaProcessor, "store", store_after_the_sweep)
+    data = images.jpeg()
+    created = pipeline.create("image/jpeg", len(data))
+    pipeline.upload(created, data)
+
+    pipeline.media_queue.drain()
+    pipeline.stream.drain()
+
+    post = pipeline.post(created["post"]["id"])
+    assert post["status"] == "rejected"
+    assert post["rejection_reason"] == "the photo could not be processed within 50 minutes of creating the post"
+    assert pipeline.media_objects() == []  # the worker lost the race and removed its variants
+    assert pipeline.me()["post_count"] == 0
+    assert pipeline.fanout_messages() == []
+
+
+def test_a_sweep_that_read_a_stale_status_never_rejects_a_published_post(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post = pipeline.run(images.jpeg())
+    stale = PostRow(id=post["id"], status="processing", upload_key=f"uploads/{pipeline.author['id']}/{post['id']}")
+    monkeypatch.setattr(PostRepository, "in_flight_created_before", lambda self, before, limit: [stale])
+
+    assert pipeline.sweep(utc_now() + timedelta(hours=2)) == 0
+    assert pipeline.post(post["id"])["status"] == "published"
+
+
+def test_the_local_stack_runs_the_stuck_post_rule_from_the_template(local_aws: LocalAws) -> None:
+    sources = EventSources(local_aws.template, local_aws.runtime, local_aws.aws)
+
+    (schedule,) = [s for s in sources.schedules if s.function.logical_id == "StuckPostsFunction"]
+    assert isinstance(schedule.schedule, Rate)
+    assert schedule.schedule.interval == timedelta(minutes=5)
+    assert schedule.event(datetime(2026, 11, 21, 21, 55, tzinfo=utc_now().tzinfo), 1)["time"] == "2026-11-21T21:55:00Z"
+    dead_letters = local_aws.template.attributes["MediaDeadLetterQueue"]["Arn"]
+    assert any(
+        m.function.logical_id == "StuckPostsFunction" and m.queue_arn == dead_letters for m in sources.sqs_mappings
+    )

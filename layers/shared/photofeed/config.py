@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     media_url_ttl_seconds: int = 7200
     # Images larger than this many pixels are rejected (decompression bombs).
     max_image_pixels: int = 50_000_000
+    # A post still pending_upload or processing this long after its creation is rejected by the
+    # stuck-post sweep (every 5 minutes, so within the contract's hour). The media queue's own
+    # retries end within 30 minutes of an upload, and an upload must start within
+    # upload_url_ttl_seconds.
+    stuck_post_deadline_seconds: int = 50 * 60
 
     # Per-user write limits: action=requests/seconds (see photofeed/storage/rate_limits.py).
     write_rate_limits: str = "post=20/60,comment=30/60,like=120/60,follow=60/60,device=10/60"

@@ -1,5 +1,6 @@
 """Cached factories for the use cases. Tests and the local stack call `reset()` to rebuild them."""
 
+from datetime import timedelta
 from functools import lru_cache
 
 from photofeed.config import get_settings, reset_settings
@@ -14,6 +15,7 @@ from photofeed.services.posts import PostPresenter, PostService
 from photofeed.services.profiles import ProfileService
 from photofeed.services.search import SearchIndexer, SearchService
 from photofeed.services.stream_relay import StreamRelay
+from photofeed.services.stuck_posts import StuckPosts
 from photofeed.storage import tables
 from photofeed.storage.clients import reset_clients
 from photofeed.storage.engagement import EngagementRepository
@@ -97,6 +99,11 @@ def post_service() -> PostService:
 @lru_cache(maxsize=1)
 def media_processor() -> MediaProcessor:
     return MediaProcessor(post_repository(), media_store())
+
+
+@lru_cache(maxsize=1)
+def stuck_posts() -> StuckPosts:
+    return StuckPosts(post_repository(), media_store(), timedelta(seconds=get_settings().stuck_post_deadline_seconds))
 
 
 @lru_cache(maxsize=1)
@@ -211,6 +218,7 @@ _FACTORIES = (
     follow_service,
     post_service,
     media_processor,
+    stuck_posts,
     stream_relay,
     push_gateway,
     device_registry,

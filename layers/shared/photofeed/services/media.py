@@ -2,19 +2,25 @@
 
 Safe to run twice, in any order, and to die between any two steps: each step is idempotent and
 every status change is conditional on the status it moves from. A transient failure (S3, DynamoDB)
-propagates, so the SQS record is retried; only a file that can never be published is rejected.
+propagates, so the SQS record is retried; a file that can never be published (anything wrong while
+decoding or rendering it: `render_variants` turns every such error into a RejectedImage) is
+rejected at once. An upload whose every retry fails is dead-lettered, and its post rejected by the
+stuck-post rule (photofeed.services.stuck_posts), which may also reject a post while this worker
+is still at it: then the worker's publish finds the post gone from flight and removes its variants.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote_plus
 
 from photofeed.config import Settings, get_settings
 from photofeed.imaging import RejectedImage, Rendered, render_variants
 from photofeed.storage.media import MediaStore, parse_upload_key
-from photofeed.storage.posts import DELETED, IN_FLIGHT, PostRepository
+from photofeed.storage.posts import IN_FLIGHT, PUBLISHED, PostRepository
 from photofeed.storage.tables import PostRow
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,19 @@ class Outcome(StrEnum):
 class UploadEvent:
     key: str
     version_id: str | None
+
+
+def uploads_in_notification(body: str) -> list[UploadEvent]:
+    """The uploads an S3 event notification (an SQS message body) announces. Keys arrive
+    URL-encoded; S3's test event, and events other than ObjectCreated, announce none."""
+    notification = json.loads(body)
+    if notification.get("Event") == "s3:TestEvent":
+        return []  # S3 sends one when notifications are configured
+    return [
+        UploadEvent(key=unquote_plus(record["s3"]["object"]["key"]), version_id=record["s3"]["object"].get("versionId"))
+        for record in notification.get("Records", [])
+        if str(record.get("eventName", "")).startswith("ObjectCreated")
+    ]
 
 
 class MediaProcessor:
@@ -90,6 +109,8 @@ class MediaProcessor:
         if self._posts.publish(post, rendered.width, rendered.height, keys, upload.version_id):
             return Outcome.PUBLISHED
         latest = self._posts.find(post.id)
-        if latest is None or latest.status == DELETED:
-            self._media.delete_variants(post.id)  # deleted while we worked: leave nothing behind
+        if latest is None or latest.status != PUBLISHED:
+            # Deleted, or rejected by the stuck-post rule, while we worked: leave nothing behind.
+            # (Published by a duplicate of this event instead: the variants are the same keys.)
+            self._media.delete_variants(post.id)
         return Outcome.IGNORED

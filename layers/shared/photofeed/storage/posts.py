@@ -2,11 +2,14 @@
 
 Every status change is a conditional write on the status it moves from, so redelivered or
 reordered events can never publish twice, resurrect a deleted post or undo a publish. Publishing
-and deleting a published post change the author's `post_count` in the same transaction.
+and deleting a published post change the author's `post_count` in the same transaction. A post in
+flight (pending_upload, processing) is listed in the sparse in-flight index until it leaves them,
+which is how the stuck-post sweep finds it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -25,6 +28,12 @@ PUBLISHED = "published"
 REJECTED = "rejected"
 DELETED = "deleted"
 IN_FLIGHT = (PENDING_UPLOAD, PROCESSING)
+IN_FLIGHT_SHARDS = 16
+
+
+def in_flight_shard(post_id: str) -> str:
+    """The in-flight index's partition a post is listed in: 16 of them share the writes."""
+    return format(hashlib.blake2b(post_id.encode(), digest_size=1).digest()[0] % IN_FLIGHT_SHARDS, "x")
 
 
 def _condition_failed(error: Exception) -> bool:
@@ -40,6 +49,8 @@ class PostRepository:
         self._connection = Connection(region=meta.region, host=meta.host)
 
     def create(self, row: PostRow) -> PostRow:
+        if row.status in IN_FLIGHT:
+            row.in_flight_shard = in_flight_shard(row.id)
         try:
             row.save(condition=PostRow.id.does_not_exist())
         except PutError as error:
@@ -74,10 +85,14 @@ class PostRepository:
         """pending_upload -> processing. True if the post is now processing (by us or before)."""
         return self._move_in_flight(post_id, [PostRow.status.set(PROCESSING)])
 
-    def _move_in_flight(self, post_id: str, actions: list[Action]) -> bool:
-        """Apply `actions` only while the post is still in flight; False if it had moved on."""
+    def _move_in_flight(self, post_id: str, actions: list[Action], from_status: str | None = None) -> bool:
+        """Apply `actions` only while the post is still in flight (in `from_status`, if given);
+        False if it had moved on."""
+        condition = PostRow.status.is_in(*IN_FLIGHT)
+        if from_status is not None:
+            condition &= PostRow.status == from_status
         try:
-            PostRow(id=post_id).update(actions=actions, condition=PostRow.status.is_in(*IN_FLIGHT))
+            PostRow(id=post_id).update(actions=actions, condition=condition)
         except UpdateError as error:
             if _condition_failed(error):
                 return False
@@ -96,6 +111,7 @@ class PostRepository:
             PostRow.width.set(width),
             PostRow.height.set(height),
             PostRow.media.set(MediaKeys(**media)),
+            PostRow.in_flight_shard.remove(),
         ]
         if upload_version:
             actions.append(PostRow.upload_version.set(upload_version))
@@ -109,8 +125,26 @@ class PostRepository:
             raise
         return True
 
-    def reject(self, post_id: str, reason: str) -> bool:
-        return self._move_in_flight(post_id, [PostRow.status.set(REJECTED), PostRow.rejection_reason.set(reason)])
+    def reject(self, post_id: str, reason: str, from_status: str | None = None) -> bool:
+        """in flight (or `from_status`, one of them) -> rejected with `reason`. False if the post
+        had already left that status (published, rejected, or deleted meanwhile)."""
+        actions: list[Action] = [
+            PostRow.status.set(REJECTED),
+            PostRow.rejection_reason.set(reason),
+            PostRow.in_flight_shard.remove(),
+        ]
+        return self._move_in_flight(post_id, actions, from_status)
+
+    def in_flight_created_before(self, created_before: str, limit: int) -> list[PostRow]:
+        """Posts still in flight created before `created_before` (ISO time), oldest first, at most
+        `limit` from each shard of the in-flight index. Rows hold only the id, status, upload key
+        and creation time; the index lags the table, so a status read here may be stale."""
+        rows: list[PostRow] = []
+        for shard in range(IN_FLIGHT_SHARDS):
+            rows += PostRow.in_flight_by_creation.query(
+                format(shard, "x"), range_key_condition=PostRow.created_at < created_before, limit=limit
+            )
+        return rows
 
     def delete(self, post_id: str, caller_id: str) -> PostRow:
         """Mark a post deleted (author only); a published one leaves the author's count."""
@@ -130,6 +164,7 @@ class PostRepository:
                             PostRow.status.set(DELETED),
                             PostRow.deleted_at.set(now_iso()),
                             PostRow.published_author_id.remove(),
+                            PostRow.in_flight_shard.remove(),
                         ],
                         condition=PostRow.status == post.status,
                     )

@@ -3,7 +3,13 @@
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
 from pynamodb.models import Model
 
 from photofeed.config import Settings, get_settings
@@ -98,6 +104,18 @@ class PublishedByAuthor(GlobalSecondaryIndex["PostRow"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class InFlightByCreation(GlobalSecondaryIndex["PostRow"]):
+    """Sparse: only posts still waiting for their photo carry `in_flight_shard` (one of 16, which
+    spreads the writes), oldest first: what the stuck-post sweep reads."""
+
+    class Meta:
+        index_name = "in-flight-by-creation"
+        projection = IncludeProjection(["status", "upload_key"])
+
+    in_flight_shard = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class MediaKeys(MapAttribute[str, str]):
     thumbnail = UnicodeAttribute()
     medium = UnicodeAttribute()
@@ -123,6 +141,8 @@ class PostRow(Model):
     upload_version = UnicodeAttribute(null=True)
     published_at = UnicodeAttribute(null=True)
     published_author_id = UnicodeAttribute(null=True)
+    # Set while the post is pending_upload or processing, removed when it leaves them.
+    in_flight_shard = UnicodeAttribute(null=True)
     deleted_at = UnicodeAttribute(null=True)
     rejection_reason = UnicodeAttribute(null=True)
     width = NumberAttribute(null=True)
@@ -131,6 +151,7 @@ class PostRow(Model):
     like_count = NumberAttribute(default=0)
     comment_count = NumberAttribute(default=0)
     published_by_author = PublishedByAuthor()
+    in_flight_by_creation = InFlightByCreation()
 
 
 class CommentRow(Model):
