@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup local test unit lint validate build deploy bench openapi clean
+.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ validate: $(STAMP) ## sam validate --lint
 
 build: $(STAMP) ## sam build (no container needed)
 	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/sam build --cached --parallel
+
+fuzz: $(STAMP) ## schemathesis against a fresh local stack for 10 minutes (MINUTES=n to change)
+	$(BIN)/python -m tests.fuzz $(if $(MINUTES),--minutes $(MINUTES),)
 
 openapi: $(STAMP) ## Regenerate openapi.json from the routes (checked against template.yaml)
 	$(BIN)/python -m tools.openapi

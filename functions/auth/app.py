@@ -39,7 +39,11 @@ metrics = Metrics()
         *BODY_ERRORS,
         409,
         public=True,
-        links={"GetUser": link("getUser", "The new account's profile", username="$response.body#/user/username")},
+        links={
+            "GetUser": link("getUser", "The new account's profile", username="$response.body#/user/username"),
+            "Follow": link("follow", "Follow the new account", username="$response.body#/user/username"),
+            "ListUserPosts": link("listUserPosts", "The new account's posts", username="$response.body#/user/username"),
+        },
     ),
 )
 @tracer.capture_method

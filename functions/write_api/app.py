@@ -21,7 +21,7 @@ from photofeed.api.openapi import (
     link,
 )
 from photofeed.models.engagement import Comment, CreateCommentRequest
-from photofeed.models.notifications import Device, MarkReadRequest, RegisterDeviceRequest
+from photofeed.models.notifications import Device, MarkIdsRead, MarkReadRequest, RegisterDeviceRequest
 from photofeed.models.posts import IDEMPOTENCY_KEY_PATTERN, CreatedPost, CreatePostRequest
 from photofeed.models.users import ProfilePatch, User
 from photofeed.wiring import (
@@ -57,6 +57,8 @@ _POST_LINKS = {
     "DeletePost": link("deletePost", "Delete the post", post_id="$response.body#/post/id"),
     "CommentOnPost": link("createComment", "Comment on the post", post_id="$response.body#/post/id"),
     "LikePost": link("likePost", "Like the post", post_id="$response.body#/post/id"),
+    "UnlikePost": link("unlikePost", "Take the like back", post_id="$response.body#/post/id"),
+    "ListComments": link("listComments", "The post's comments", post_id="$response.body#/post/id"),
 }
 _COMMENT_LINKS = {
     "DeleteComment": link(
@@ -68,6 +70,12 @@ _COMMENT_LINKS = {
     "LikeComment": link(
         "likeComment",
         "Like the comment",
+        post_id="$response.body#/post_id",
+        comment_id="$response.body#/id",
+    ),
+    "UnlikeComment": link(
+        "unlikeComment",
+        "Take the like back",
         post_id="$response.body#/post_id",
         comment_id="$response.body#/id",
     ),
@@ -314,7 +322,10 @@ def handle_remove_device(device_id: DeviceIdPath) -> Response[None]:
 )
 @tracer.capture_method
 def handle_mark_read(body: Annotated[MarkReadRequest, Body()]) -> Response[None]:
-    notification_service().mark_read(caller_id(app), body.ids, body.all is True)
+    if isinstance(body, MarkIdsRead):
+        notification_service().mark_read(caller_id(app), body.ids, everything=False)
+    else:
+        notification_service().mark_read(caller_id(app), None, everything=True)
     return no_content()
 
 

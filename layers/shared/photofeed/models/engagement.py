@@ -6,12 +6,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from photofeed.models.posts import _not_blank
+from photofeed.models.posts import NOT_BLANK, _not_blank
 from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 
 class CreateCommentRequest(RequestModel):
-    text: Annotated[str, Field(min_length=1, max_length=2200), AfterValidator(_not_blank)]
+    text: Annotated[str, Field(min_length=1, max_length=2200, json_schema_extra=NOT_BLANK), AfterValidator(_not_blank)]
 
 
 class Comment(BaseModel):

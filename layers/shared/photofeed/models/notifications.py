@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
@@ -27,19 +27,20 @@ class NotificationList(BaseModel):
     next_cursor: str | None
 
 
-class MarkReadRequest(RequestModel):
-    """Either the ids to mark read, or `all: true`."""
+class MarkIdsRead(RequestModel):
+    """Mark these notifications (the caller's own) read."""
 
-    ids: (
-        Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=100)] | None
-    ) = None
-    all: bool | None = None
+    ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=100)]
 
-    @model_validator(mode="after")
-    def _one_of(self) -> MarkReadRequest:
-        if (self.ids is None) == (self.all is not True):
-            raise ValueError('give either "ids" (1 to 100 notification ids) or "all": true')
-        return self
+
+class MarkAllRead(RequestModel):
+    """Mark every notification the caller has read."""
+
+    all: Literal[True]
+
+
+# Either the ids to mark read, or `all: true`; a body that is both, or neither, is 422.
+MarkReadRequest = MarkIdsRead | MarkAllRead
 
 
 class RegisterDeviceRequest(RequestModel):

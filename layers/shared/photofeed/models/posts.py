@@ -22,8 +22,12 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# Documents `_not_blank`: at least one character that is not white space.
+NOT_BLANK = {"pattern": r"\S"}
+
+
 class CreatePostRequest(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_not_blank)]
+    title: Annotated[str, Field(min_length=1, max_length=120, json_schema_extra=NOT_BLANK), AfterValidator(_not_blank)]
     caption: str = Field(default="", max_length=2200)
     # Checked by the service, not here: an unaccepted type is 415 and too large is 413.
     content_type: str = Field(

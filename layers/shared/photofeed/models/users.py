@@ -30,7 +30,11 @@ Username = Annotated[
         json_schema_extra={"pattern": "^[A-Za-z0-9_]{3,30}$"},
     ),
 ]
-Email = Annotated[str, Field(max_length=254), AfterValidator(_check_email)]
+Email = Annotated[
+    str,
+    Field(max_length=254, json_schema_extra={"format": "email", "pattern": _EMAIL.pattern}),
+    AfterValidator(_check_email),
+]
 
 
 Timestamp = Annotated[

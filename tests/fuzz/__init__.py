@@ -1,0 +1,1 @@
+"""schemathesis against the local stack, from `openapi.json`: the suite's bounded tier and `make fuzz`."""
