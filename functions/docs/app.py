@@ -33,10 +33,17 @@ def document_text() -> str:
     return DOCUMENT.read_text(encoding="utf-8")
 
 
+# Powertools' page names `<page>?format=json` as the document's address (its own Swagger route
+# answers that); here the document has its own route, next to the page. Its address is also what
+# the document's relative server URL (".") resolves against, so "Try it out" calls this stage.
+_POWERTOOLS_SPEC_URL = 'ui.specActions.updateUrl(currentUrl.pathname + "?format=json");'
+_SPEC_URL = 'ui.specActions.updateUrl(new URL("openapi.json", currentUrl).href);'
+
+
 @cache
 def docs_page() -> str:
     # `</` is escaped so that no string in the document can close the page's <script>.
-    return swagger_ui.generate_swagger_html(
+    page = swagger_ui.generate_swagger_html(
         spec=document_text().replace("</", "<\\/"),
         swagger_js=(_SWAGGER_UI / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
         swagger_css=(_SWAGGER_UI / "swagger-ui.min.css").read_text(encoding="utf-8"),
@@ -44,6 +51,9 @@ def docs_page() -> str:
         oauth2_config=None,
         persist_authorization=True,
     )
+    if _POWERTOOLS_SPEC_URL not in page:
+        raise RuntimeError("Powertools' Swagger UI page changed: check how it names the document's URL")
+    return page.replace(_POWERTOOLS_SPEC_URL, _SPEC_URL)
 
 
 @app.get(

@@ -31,3 +31,6 @@ def test_get_docs_answers_a_swagger_ui_page_with_the_document_in_it(local_aws: L
     document = json.JSONDecoder().raw_decode(page[start:])[0]
     assert document == json.loads(DOCUMENT.read_text(encoding="utf-8"))
     assert "</script" not in page[start : page.index("presets:")]  # no string of it can end the script
+    # The page names the document's own route as its address (what "." servers resolve against).
+    assert 'updateUrl(new URL("openapi.json", currentUrl).href)' in page
+    assert "?format=json" not in page
