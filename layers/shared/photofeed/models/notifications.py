@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
@@ -33,10 +33,17 @@ class MarkIdsRead(RequestModel):
     ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=100)]
 
 
+def _true(value: bool) -> bool:
+    if value is not True:
+        raise ValueError('give "all": true, or "ids"')
+    return value
+
+
 class MarkAllRead(RequestModel):
     """Mark every notification the caller has read."""
 
-    all: Literal[True]
+    # A strict bool, then only true: `Literal[True]` would take 1 (1 == True in Python).
+    all: Annotated[bool, AfterValidator(_true), Field(json_schema_extra={"const": True})]
 
 
 # Either the ids to mark read, or `all: true`; a body that is both, or neither, is 422.
