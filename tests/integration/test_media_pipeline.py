@@ -513,3 +513,50 @@ def test_the_local_stack_runs_the_stuck_post_rule_from_the_template(local_aws: L
     assert any(
         m.function.logical_id == "StuckPostsFunction" and m.queue_arn == dead_letters for m in sources.sqs_mappings
     )
+
+
+def test_a_post_the_sweep_cannot_check_does_not_hold_up_the_others(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS, S3 answers HeadObject of a missing key with 403 unless the caller may list the
+    bucket; whatever one post's check raises, the sweep goes on with the rest."""
+    from botocore.exceptions import ClientError
+
+    from photofeed.storage.media import MediaStore
+
+    blocked, waiting = pipeline.create()["post"]["id"], pipeline.create()["post"]["id"]
+    real = MediaStore.inspect_upload
+
+    def forbidden_for_one(self: MediaStore, key: str, version_id: str | None) -> Any:
+        if key.endswith(blocked):
+            raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+        return real(self, key, version_id)
+
+    monkeypatch.setattr(MediaStore, "inspect_upload", forbidden_for_one)
+
+    assert pipeline.sweep(utc_now() + timedelta(minutes=51)) == 1
+    assert pipeline.post(waiting)["status"] == "rejected"
+    assert pipeline.post(blocked)["status"] == "pending_upload"  # the next run tries it again
+
+
+def test_a_message_that_is_not_an_s3_notification_is_dropped_not_retried(pipeline: Pipeline) -> None:
+    for function in ("ProcessMediaFunction", "StuckPostsFunction"):
+        event = load_event("sqs_s3_upload.json")
+        for body in ("not json", '{"Records": [{"eventName": "ObjectCreated:Post"}]}', "[1, 2]"):
+            event["Records"][0]["body"] = body
+            answer = pipeline.local_aws.handler(function)(event, pipeline.ctx)
+            assert answer["batchItemFailures"] == [], (function, body)
+
+
+def test_the_functions_that_look_for_an_upload_may_list_the_uploads_bucket(local_aws: LocalAws) -> None:
+    """HeadObject of a missing key is 404 only with s3:ListBucket (else 403, which reads as a failure)."""
+    for function in ("ProcessMediaFunction", "StuckPostsFunction"):
+        statements = [
+            statement
+            for policy in local_aws.template.resources[function]["Properties"]["Policies"]
+            for statement in policy.get("Statement", [])
+        ]
+        listing = [statement for statement in statements if statement["Action"] == "s3:ListBucket"]
+        assert listing, function
+        assert local_aws.template.resolve(listing[0]["Resource"]).endswith(local_aws.template.refs["UploadsBucket"])
+        assert "Condition" not in listing[0]  # HeadObject's existence check carries no s3:prefix

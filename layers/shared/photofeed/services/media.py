@@ -40,15 +40,23 @@ class UploadEvent:
 
 def uploads_in_notification(body: str) -> list[UploadEvent]:
     """The uploads an S3 event notification (an SQS message body) announces. Keys arrive
-    URL-encoded; S3's test event, and events other than ObjectCreated, announce none."""
-    notification = json.loads(body)
-    if notification.get("Event") == "s3:TestEvent":
-        return []  # S3 sends one when notifications are configured
-    return [
-        UploadEvent(key=unquote_plus(record["s3"]["object"]["key"]), version_id=record["s3"]["object"].get("versionId"))
-        for record in notification.get("Records", [])
-        if str(record.get("eventName", "")).startswith("ObjectCreated")
-    ]
+    URL-encoded; S3's test event, and events other than ObjectCreated, announce none. A message
+    that is not an S3 notification announces none either (logged): no retry could ever process
+    it, so it must not be retried until its queue's retention ends."""
+    try:
+        notification = json.loads(body)
+        if notification.get("Event") == "s3:TestEvent":
+            return []  # S3 sends one when notifications are configured
+        return [
+            UploadEvent(
+                key=unquote_plus(record["s3"]["object"]["key"]), version_id=record["s3"]["object"].get("versionId")
+            )
+            for record in notification.get("Records", [])
+            if str(record.get("eventName", "")).startswith("ObjectCreated")
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        log.error("not an S3 event notification, dropped: %r (%s)", body[:200], error)
+        return []
 
 
 class MediaProcessor:

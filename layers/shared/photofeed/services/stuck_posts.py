@@ -57,8 +57,11 @@ class StuckPosts:
         overdue = self._posts.in_flight_created_before(iso(now - self._deadline), limit)
         rejected = 0
         for post in overdue:
-            if self._posts.reject(post.id, self._reason(post), from_status=post.status):
-                rejected += 1
+            try:
+                if self._posts.reject(post.id, self._reason(post), from_status=post.status):
+                    rejected += 1
+            except Exception:  # one post that fails must not hold up the rest (the next run retries it)
+                log.exception("stuck post not rejected: %s", post.id)
         return rejected
 
     def _reason(self, post: PostRow) -> str:
