@@ -140,6 +140,10 @@ class ApiGateway:
         self.verifiers = self._verifiers()
         self.cors = self.api.get("Cors")
         self.bucket = self._throttle()
+        # SAM writes `/` in BinaryMediaTypes as `~1` (a JSON pointer escape).
+        self.binary_media_types = {
+            str(kind).replace("~1", "/").lower() for kind in self.api.get("BinaryMediaTypes") or []
+        }
 
     # ------------------------------------------------------------------ set-up from the template
     def _routes(self) -> list[Route]:
@@ -281,10 +285,12 @@ class ApiGateway:
             single[key] = value
             multi.setdefault(key, []).append(value)
         query_multi = parse_qs(query, keep_blank_values=True) if query else {}
-        try:
-            text, is_base64 = body.decode("utf-8"), False
-        except UnicodeDecodeError:
+        content_type = next((value for key, value in headers if key.lower() == "content-type"), None)
+        if self.is_binary(content_type):
             text, is_base64 = base64.b64encode(body).decode(), True
+        else:
+            # A text body reaches the function as a string; bytes that are not UTF-8 cannot.
+            text, is_base64 = body.decode("utf-8", errors="replace"), False
         now = time.time()
         return {
             "resource": route.resource,
@@ -317,6 +323,15 @@ class ApiGateway:
             "body": text if body else None,
             "isBase64Encoded": is_base64,
         }
+
+    def is_binary(self, content_type: str | None) -> bool:
+        """Whether API Gateway hands a body of this type over base64-encoded, as the bytes sent:
+        its media type (case-insensitive, parameters aside) is one of the API's BinaryMediaTypes."""
+        kind = (content_type or "").split(";")[0].strip().lower()
+        if not kind:
+            return False
+        family = kind.split("/")[0] + "/*"
+        return bool({kind, family, "*/*"} & self.binary_media_types)
 
     def _proxy_response(self, result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         if not isinstance(result, dict) or "statusCode" not in result:

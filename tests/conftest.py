@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -44,12 +45,9 @@ def api_event(
     raw_body: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A sample API event from `events/`, with only the parts a test needs changed."""
+    """A sample API event from `events/`, with only the parts a test needs changed. A body is
+    delivered as API Gateway delivers it (see `set_body`)."""
     event = load_event(name)
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if raw_body is not None:
-        event["body"] = raw_body
     if sub is not None:
         event["requestContext"]["authorizer"]["claims"]["sub"] = sub
     if path_parameters is not None:
@@ -59,7 +57,26 @@ def api_event(
     for key, value in (headers or {}).items():
         event["headers"][key] = value
         event["multiValueHeaders"][key] = [value]
+    if body is not None:
+        set_body(event, json.dumps(body).encode())
+    if raw_body is not None:
+        set_body(event, raw_body.encode("utf-8", "surrogatepass"))
     return event
+
+
+# The API's BinaryMediaTypes (template.yaml): bodies of these types arrive base64-encoded.
+BINARY_MEDIA_TYPES = {"application/json"}
+
+
+def set_body(event: dict[str, Any], data: bytes) -> None:
+    """Put `data` in an API event as API Gateway does: base64 with `isBase64Encoded` when the
+    request's Content-Type is one of the API's binary media types, else as text (where bytes
+    that are not UTF-8 cannot survive)."""
+    content_type = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    if content_type.split(";")[0].strip().lower() in BINARY_MEDIA_TYPES:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = data.decode("utf-8", errors="replace"), False
 
 
 @pytest.fixture

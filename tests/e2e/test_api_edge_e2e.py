@@ -74,6 +74,13 @@ def test_bodies_that_are_not_json_text_are_400_over_http(api: Api) -> None:
         assert answer.json()["error"]["code"] == "bad_request"
 
 
+def test_a_body_of_another_media_type_is_415_whatever_its_bytes(api: Api) -> None:
+    for body in (b"username=alice", b"\xff\xfe"):
+        answer = api.call("POST", "/auth/login", data=body, headers={"Content-Type": "text/plain"})
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["error"]["code"] == "unsupported_media_type"
+
+
 def test_a_media_type_in_capitals_is_json(api: Api) -> None:
     account = api.sign_up()
     body = json.dumps({"username": account.username, "password": account.password})
