@@ -54,7 +54,7 @@ def handle_health() -> Health:
     summary="Your profile",
     tags=["Users"],
     security=BEARER,
-    responses=answers(200, "Your profile"),
+    responses=answers(200, "Your profile", 404),
 )
 @tracer.capture_method
 def handle_get_me() -> User:

@@ -88,7 +88,7 @@ _COMMENT_LINKS = {
     summary="Change your display name or bio",
     tags=["Users"],
     security=BEARER,
-    responses=answers(200, "Your profile, changed", *BODY_ERRORS),
+    responses=answers(200, "Your profile, changed", *BODY_ERRORS, 404),
 )
 @tracer.capture_method
 def handle_update_me(body: Annotated[ProfilePatch, Body()]) -> User:
@@ -163,7 +163,7 @@ def handle_create_post(
     description="It leaves every feed, profile, search and comment list from the moment this answers.",
     tags=["Posts"],
     security=BEARER,
-    responses=answers(204, "The post is gone", 403, 404, 422),
+    responses=answers(204, "The post is gone", 403, 404, 409, 422),
 )
 @tracer.capture_method
 def handle_delete_post(post_id: PostIdPath) -> Response[None]:

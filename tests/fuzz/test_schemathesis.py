@@ -24,6 +24,7 @@ def fuzzed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
         yield stack
 
 
+@pytest.mark.timeout(600)  # the stack's start and the seeding count too; schemathesis stops at 170 s
 def test_schemathesis_finds_nothing(fuzzed_stack: RunningStack, tmp_path: Path) -> None:
     seeded = seed(Api(fuzzed_stack.api_url))
 

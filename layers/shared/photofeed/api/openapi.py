@@ -2,7 +2,8 @@
 query parameters, and the `answers()` each route decorator declares.
 
 The OpenAPI document (`openapi.json`, `make openapi`) is generated from the route decorators and
-the models; nothing here is added afterwards. Statuses that every route can give are added by
+the models; `tools/openapi.py` only merges the functions' parts, orders them, and drops what
+Powertools adds by default that no route answers. Statuses that every route can give are added by
 `answers()` so no route forgets them: 429 (API Gateway's stage throttling, and the per-user write
 limits, with `Retry-After`), 500, and 401 on every route that needs a token.
 """
