@@ -125,6 +125,7 @@ Cursor = Annotated[
     str | None,
     Query(
         max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]*$",  # base64url without padding, as every cursor is given out
         description="`next_cursor` of the previous page; absent for the first page.",
     ),
 ]
