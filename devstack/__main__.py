@@ -95,6 +95,15 @@ def banner(endpoints: dict[str, object], config: StackConfig) -> str:
         "",
         "Photo feed local stack is up",
         f"  API                    {endpoints['api_url']}",
+    ]
+    # The API's own description, where the template routes the conventional paths.
+    declared = endpoints.get("routes") or []
+    assert isinstance(declared, list)
+    routes = {str(route).split(" -> ")[0] for route in declared}
+    for route, label in (("GET /docs", "API docs"), ("GET /openapi.json", "OpenAPI document")):
+        if route in routes:
+            lines.append(f"  {label:<22} {endpoints['api_url']}{route.split(' ', 1)[1]}")
+    lines += [
         f"  AWS endpoint           {endpoints['aws_endpoint_url']}   (export AWS_ENDPOINT_URL=… to use the aws CLI)",
         f"  Redis                  {endpoints['redis_url']}   ({endpoints['redis_server']})",
     ]

@@ -111,7 +111,9 @@ def test_a_deleted_post_leaves_a_warm_feed_the_moment_delete_answers(api: Api) -
     assert api.call("GET", f"/posts/{post}", token=bob.id_token).status_code == 404
 
 
-def test_the_api_serves_its_own_document_and_a_page_for_it(api: Api) -> None:
+def test_the_api_serves_its_own_document_and_a_page_for_it(api: Api, stack: RunningStack) -> None:
+    assert f"API docs               {stack.api_url}/docs" in stack.log()  # make local prints both
+    assert f"OpenAPI document       {stack.api_url}/openapi.json" in stack.log()
     document = api.call("GET", "/openapi.json")
     page = api.call("GET", "/docs")
 
