@@ -340,3 +340,45 @@ def test_the_tombstone_is_what_lists_check_while_redis_is_up(world: World, redis
 
     stale = [rows[deleted], rows[kept]]
     assert [row.id for row in still_published(stale, wiring.post_repository(), wiring.feed_store())] == [kept]
+
+
+def cors_origin(response: dict[str, Any]) -> str | None:
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
+    value = headers.get("access-control-allow-origin") or (multi.get("access-control-allow-origin") or [None])[0]
+    return str(value) if value is not None else None
+
+
+def test_every_answer_carries_the_cors_headers_errors_included(
+    local_aws: LocalAws, lambda_context: Any, alice: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser hides an answer without Access-Control-Allow-Origin from the web app: a refused
+    login or a taken username would read as "can't reach the server". So errors carry it too."""
+    signup = {"username": "alice", "email": "alice@example.com", "password": "correct horse"}
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
+        "200": ("ReadApiFunction", api_event("api_get_me.json")),
+        "400": ("AuthFunction", body_event("api_login.json", alice["id"], b"{")),
+        "401": ("AuthFunction", api_event("api_refresh.json", body={"refresh_token": "revoked"})),
+        "404": ("ReadApiFunction", api_event("api_get_user.json", path_parameters={"username": "nobody"})),
+        "409": ("AuthFunction", api_event("api_signup.json", body=signup)),
+        "415": ("WriteApiFunction", body_event("api_patch_me.json", alice["id"], b"{}", "text/plain")),
+        "422": ("AuthFunction", api_event("api_login.json", body={"username": "alice"})),
+    }
+    cases["200"][1]["requestContext"]["authorizer"]["claims"]["sub"] = alice["id"]
+    answers = {}
+    for expected, (function, event) in cases.items():
+        response = local_aws.handler(function)(event, lambda_context)
+        answers[expected] = (response["statusCode"], cors_origin(response))
+
+    # And a fault nobody foresaw (500).
+    from photofeed.services.accounts import AccountService
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a fault nobody foresaw")
+
+    monkeypatch.setattr(AccountService, "log_in", broken)
+    login = {"username": "alice", "password": "correct horse"}
+    response = local_aws.handler("AuthFunction")(api_event("api_login.json", body=login), lambda_context)
+    answers["500"] = (response["statusCode"], cors_origin(response))
+
+    assert answers == {status: (int(status), "*") for status in answers}

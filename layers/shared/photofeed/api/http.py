@@ -185,12 +185,17 @@ def _checks_before_validation(app: APIGatewayRestResolver) -> None:
     app._request_validation_middleware = check_then_validate  # type: ignore[assignment]
 
 
-def _cors(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    response = next_middleware(app)
+def _with_cors(response: Response) -> Response:
+    """`response` with the API's CORS headers: without them a browser hides the answer, errors included,
+    from the web app (a refused login would read as a network failure)."""
     response.headers.setdefault("Access-Control-Allow-Origin", get_settings().cors_allow_origin)
     response.headers.setdefault("Access-Control-Allow-Headers", _CORS_HEADERS)
     response.headers.setdefault("Access-Control-Allow-Methods", _CORS_METHODS)
     return response
+
+
+def _cors(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    return _with_cors(next_middleware(app))
 
 
 def _describe_validation(errors: list[dict[str, Any]]) -> str:
@@ -221,27 +226,27 @@ def create_resolver() -> PhotoFeedResolver:
         headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimited) else None
         if error.status_code >= 500:
             logger.exception("request failed", extra={"code": error.code})
-        return error_response(error.status_code, error.code, error.message, headers)
+        return _with_cors(error_response(error.status_code, error.code, error.message, headers))
 
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(error: RequestValidationError) -> Response:
         errors = list(error.errors())
         if any(item.get("type") == "json_invalid" for item in errors):
-            return error_response(400, "bad_request", "request body is not valid JSON")
-        return error_response(422, "validation_error", _describe_validation(errors))
+            return _with_cors(error_response(400, "bad_request", "request body is not valid JSON"))
+        return _with_cors(error_response(422, "validation_error", _describe_validation(errors)))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def handle_unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
-        return error_response(415, "unsupported_media_type", "send the body as application/json")
+        return _with_cors(error_response(415, "unsupported_media_type", "send the body as application/json"))
 
     @app.not_found
     def handle_not_found(_: NotFoundError) -> Response:
-        return error_response(404, "not_found", "no such route")
+        return _with_cors(error_response(404, "not_found", "no such route"))
 
     @app.exception_handler(Exception)
     def handle_unexpected(_: Exception) -> Response:
         logger.exception("unhandled error")
-        return error_response(500, "internal", "internal error")
+        return _with_cors(error_response(500, "internal", "internal error"))
 
     app.use([_cors])
     _checks_before_validation(app)
