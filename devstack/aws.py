@@ -39,6 +39,7 @@ EMULATED_ELSEWHERE = {
     "AWS::ElastiCache::ParameterGroup": "the local Redis server's settings",
     "AWS::Serverless::Api": "the local API gateway",
     "AWS::Serverless::Function": "in-process handlers",
+    "AWS::CloudFront::Distribution": "the local web server",
 }
 NOT_NEEDED_LOCALLY = {
     "AWS::Logs::LogGroup",
@@ -52,6 +53,9 @@ NOT_NEEDED_LOCALLY = {
     "AWS::IAM::Policy",
     "AWS::Lambda::Permission",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::CachePolicy",
+    "AWS::CloudFront::ResponseHeadersPolicy",
 }
 
 
@@ -215,6 +219,12 @@ class Provisioner:
             elif kind == "AWS::Serverless::Api":
                 t.refs[logical_id] = "local"
                 attrs["RootResourceId"] = "root"
+            elif kind == "AWS::CloudFront::Distribution":
+                # The local web server stands in for it. A stack that serves the app gives its URL as
+                # CorsAllowOrigin, so the template's default (this domain) is only read without one:
+                # then a name nothing serves (.localhost), as there is no app to allow.
+                t.refs[logical_id] = f"local-{logical_id}"
+                attrs.update(Id=t.refs[logical_id], DomainName=f"{t.physical_name(logical_id).lower()}.localhost")
         for logical_id, resource in t.of_type("AWS::S3::Bucket").items():
             name = t.physical_name(logical_id, (resource.get("Properties") or {}).get("BucketName")).lower()
             t.refs[logical_id] = name

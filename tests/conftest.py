@@ -138,7 +138,8 @@ def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Itera
 
     real_invoke = LambdaFunction._invoke_lambda
     with mock_aws(config=config):
-        template = Template.load(TEMPLATE, "test", REGION)
+        # No web app here to take the API's allowed origin from (template.yaml's default): any.
+        template = Template.load(TEMPLATE, "test", REGION, {"CorsAllowOrigin": "*"})
         aws = AwsClients(None, REGION)
         Provisioner(template, aws, host, int(port)).provision()
         runtime = FunctionRuntime(template, environments=1)  # tests call one invocation at a time
