@@ -51,8 +51,13 @@ fuzz: $(STAMP) ## schemathesis against a fresh local stack for 10 minutes (MINUT
 openapi: $(STAMP) ## Regenerate openapi.json from the routes (checked against template.yaml)
 	$(BIN)/python -m tools.openapi
 
-deploy: build ## sam deploy (first time: make deploy GUIDED=1)
-	$(BIN)/sam deploy $(if $(GUIDED),--guided,--config-env prod)
+# The stack ([prod] of samconfig.toml; GUIDED=1 asks and saves to [default]; STACK=name for another),
+# then the web app to its bucket and CloudFront (tools/deploy_web.py). An unchanged stack is no error,
+# so a deploy of the app alone goes through.
+deploy: build ## sam deploy, then build and publish the web app (first time: make deploy GUIDED=1; STACK=name)
+	$(BIN)/sam deploy $(if $(GUIDED),--guided,--config-env prod) $(if $(STACK),--stack-name $(STACK),) --no-fail-on-empty-changeset
+	$(MAKE) web
+	$(BIN)/python -m tools.deploy_web --config-env $(if $(GUIDED),default,prod) $(if $(STACK),--stack-name $(STACK),)
 
 bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,… for some parts; logs in .bench/)
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
