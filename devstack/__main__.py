@@ -32,6 +32,18 @@ def parse_arguments(argv: list[str]) -> StackConfig:
         metavar="PATH_OR_NAME",
         help=f"a Redis-protocol server to run instead of the pinned Valkey 8 (default: ${SERVER_VARIABLE}, if set)",
     )
+    parser.add_argument(
+        "--web-dir",
+        type=Path,
+        default=None,
+        help="the built web app to serve (make local passes web/dist); none: no web app",
+    )
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=int(os.environ.get("WEB_PORT", 5173)),
+        help="the web app's port (0: any free port)",
+    )
     parser.add_argument("--state-dir", type=Path, default=Path(".devstack"))
     parser.add_argument("--reset", action="store_true", help="start empty (forget the saved state)")
     parser.add_argument("--ephemeral", action="store_true", help="neither load nor save any state")
@@ -63,6 +75,8 @@ def parse_arguments(argv: list[str]) -> StackConfig:
         stack_name=args.stack_name,
         parameter_overrides=dict(item.split("=", 1) for item in args.parameter),
         redis_server=args.redis_server,
+        web_dir=args.web_dir,
+        web_port=args.web_port,
     )
 
 
@@ -91,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 def banner(endpoints: dict[str, object], config: StackConfig) -> str:
     resources = endpoints["resources"]
     assert isinstance(resources, dict)
-    lines = [
-        "",
-        "Photo feed local stack is up",
-        f"  API                    {endpoints['api_url']}",
-    ]
+    lines = ["", "Photo feed local stack is up"]
+    if endpoints.get("web_url"):
+        # On a line of its own, first: the address a person opens.
+        lines.append(f"Web app                  {endpoints['web_url']}/")
+    lines.append(f"  API                    {endpoints['api_url']}")
     # The API's own description, where the template routes the conventional paths.
     declared = endpoints.get("routes") or []
     assert isinstance(declared, list)

@@ -17,7 +17,8 @@ from devstack.gateway import ApiGateway, serve
 from devstack.pollers import EventSources
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime
-from devstack.template import Template, samconfig_stack_name
+from devstack.template import Template, samconfig_parameters, samconfig_stack_name
+from devstack.web import WebServer, web_server
 
 log = logging.getLogger("devstack")
 
@@ -35,6 +36,8 @@ class StackConfig:
     stack_name: str | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     redis_server: str | None = None  # None: DEVSTACK_REDIS_SERVER if set, else the pinned Valkey
+    web_dir: Path | None = None  # the built web app (web/dist) to serve; None: no web app
+    web_port: int = 5173
 
     @property
     def endpoints_file(self) -> Path:
@@ -51,6 +54,7 @@ class LocalStack:
         self.runtime: FunctionRuntime | None = None
         self.events: EventSources | None = None
         self._api_server: Any = None
+        self._web: WebServer | None = None
 
     def start(self) -> dict[str, Any]:
         config = self.config
@@ -59,7 +63,14 @@ class LocalStack:
         config.endpoints_file.unlink(missing_ok=True)  # a previous run's: it no longer answers
 
         stack_name = config.stack_name or samconfig_stack_name(config.template_path.parent / "samconfig.toml")
-        self.template = Template.load(config.template_path, stack_name, config.region, config.parameter_overrides)
+        overrides = dict(config.parameter_overrides)
+        if config.web_dir is not None:
+            self._web = web_server(config.web_dir, config.host, config.web_port)
+            # As on AWS, the API and the upload bucket allow the app's origin (unless told otherwise).
+            given = samconfig_parameters(config.template_path.parent / "samconfig.toml")
+            if "CorsAllowOrigin" not in given and "CorsAllowOrigin" not in overrides:
+                overrides["CorsAllowOrigin"] = self._web.url
+        self.template = Template.load(config.template_path, stack_name, config.region, overrides)
         self.redis = RedisServer(
             host=config.host,
             port=config.redis_port,
@@ -96,6 +107,15 @@ class LocalStack:
         gateway = ApiGateway(self.template, self.runtime, self.moto.url)
         self._api_server = serve(gateway, config.host, config.port)
         endpoints = self.describe(gateway)
+        if self._web is not None:
+            self._web.config = {
+                "api_url": endpoints["api_url"],
+                "region": config.region,
+                "user_pool_id": next(iter(_refs_of(self.template, "AWS::Cognito::UserPool")), None),
+                "user_pool_client_id": next(iter(_refs_of(self.template, "AWS::Cognito::UserPoolClient")), None),
+            }
+            self._web.start()
+            endpoints["web_url"] = self._web.url
         # Written whole or not at all: whoever waits for the stack polls this file.
         write_json_atomically(config.endpoints_file, endpoints)
         return endpoints
@@ -132,6 +152,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self.config.endpoints_file.unlink(missing_ok=True)
+        if self._web:
+            self._web.stop()
         if self.events:
             self.events.stop()
         if self._api_server:
@@ -147,3 +169,7 @@ class LocalStack:
         if self.redis:
             self.redis.stop()
         os.environ.pop("MOTO_PORT", None)
+
+
+def _refs_of(template: Template, kind: str) -> list[str]:
+    return [str(template.refs.get(logical_id)) for logical_id in template.of_type(kind)]

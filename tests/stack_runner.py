@@ -31,6 +31,7 @@ class RunningStack:
     state_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
+    web_url: str | None = None  # where the web app is served, when the stack was given one
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
@@ -53,6 +54,7 @@ def running_stack(
     timeout: float = 90,
     keep_state: bool = False,
     reset: bool = False,
+    web_dir: Path | None = None,
 ) -> Iterator[RunningStack]:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir.parent / f"{state_dir.name}.log"
@@ -73,6 +75,8 @@ def running_stack(
         command.append("--ephemeral")
     if template is not None:
         command += ["--template", str(template)]
+    if web_dir is not None:
+        command += ["--web-dir", str(web_dir), "--web-port", "0"]
     for key, value in (parameters or {}).items():
         command += ["--parameter", f"{key}={value}"]
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
@@ -97,6 +101,7 @@ def running_stack(
             state_dir=state_dir,
             log_path=log_path,
             process=process,
+            web_url=endpoints.get("web_url"),
         )
     finally:
         process.terminate()
