@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.stack_runner import RunningStack, running_stack
+from tests.stack_runner import ROOT, RunningStack, running_stack
+
+WEB_DIST = ROOT / "web" / "dist"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+    """The real template served as `make local` serves it, the web app (web/dist) included."""
+    with running_stack(tmp_path_factory.mktemp("stack"), web_dir=WEB_DIST) as running:
         yield running
 
 

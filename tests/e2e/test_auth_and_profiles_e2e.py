@@ -287,9 +287,10 @@ def test_unknown_routes_and_methods_are_404_in_the_contract_shape(api: Api) -> N
         assert answer.json() == {"error": {"code": "not_found", "message": "no such route"}}
 
 
-def test_cors_preflight(api: Api) -> None:
+def test_cors_preflight_allows_the_web_app(api: Api, stack: RunningStack) -> None:
     answer = api.call("OPTIONS", "/me")
 
     assert answer.status_code == 200
-    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    # As on AWS, the API allows the web app's origin (template.yaml's CorsAllowOrigin).
+    assert answer.headers["Access-Control-Allow-Origin"] == stack.web_url
     assert "Authorization" in answer.headers["Access-Control-Allow-Headers"]
