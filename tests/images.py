@@ -453,3 +453,54 @@ def png_header_only(size: tuple[int, int]) -> bytes:
     the header alone, before allocating anything."""
     header = struct.pack(">IIBBBBB", size[0], size[1], 1, 0, 0, 0, 0)
     return _raw_png(header, [])
+
+
+def scene(size: tuple[int, int] = (1080, 810), variant: int = 0) -> Image.Image:
+    """A landscape a person would recognise (sky, a red sun top-right, ridges, water), in one of a
+    few palettes: for the web app's tests and screenshots, where a test card would say nothing."""
+    width, height = size
+    palettes = [
+        ((36, 84, 160), (250, 180, 120), (58, 66, 92), (34, 40, 60), (70, 110, 160)),
+        ((20, 40, 90), (240, 120, 110), (70, 50, 90), (40, 30, 60), (90, 80, 140)),
+        ((90, 160, 220), (230, 240, 250), (60, 110, 80), (30, 70, 50), (60, 130, 170)),
+        ((60, 30, 80), (250, 150, 60), (90, 50, 60), (50, 25, 40), (120, 70, 90)),
+    ]
+    top, horizon, far, near, water = palettes[variant % len(palettes)]
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    sky_end = int(height * 0.62)
+    for y in range(sky_end):
+        t = y / sky_end
+        draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, horizon, strict=True)))
+    radius = int(min(width, height) * 0.09)
+    centre = (int(width * 0.86), int(height * 0.12))
+    draw.ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), fill=(228, 32, 40))
+    for colour, base, peaks in ((far, 0.58, (0.1, 0.35, 0.6, 0.85)), (near, 0.64, (0.25, 0.5, 0.75))):
+        points = [(0, height * base)]
+        for n, x in enumerate(peaks):
+            points.append((width * x, height * (base - (0.18 if n % 2 == 0 else 0.1))))
+            points.append((width * (x + 0.12), height * base))
+        points += [(width, height * base), (width, sky_end + 40), (0, sky_end + 40)]
+        draw.polygon(points, fill=colour)
+    draw.rectangle((0, sky_end, width, height), fill=water)
+    for n in range(12):
+        y = sky_end + (height - sky_end) * (n + 1) / 13
+        draw.line([(width * 0.2, y), (width * 0.8, y)], fill=tuple(min(255, c + 25) for c in water), width=2)
+    return image
+
+
+def scene_jpeg(size: tuple[int, int] = (1080, 810), variant: int = 0) -> bytes:
+    out = io.BytesIO()
+    scene(size, variant).save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def scene_jpeg_orientation_6(shown: tuple[int, int] = (1200, 1600)) -> bytes:
+    """A portrait scene stored on its side, as a phone held upright stores it: the pixels landscape,
+    EXIF orientation 6 (rotate 90° clockwise to show). Shown upright, the red sun is top-right."""
+    stored = scene(shown, 1).transpose(Image.Transpose.ROTATE_90)  # counter-clockwise: undone by orientation 6
+    exif = stored.getexif()
+    exif[ORIENTATION] = 6
+    out = io.BytesIO()
+    stored.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()

@@ -72,7 +72,7 @@ export function UserLine({ user, children }: { user: UserSummary; children?: Com
         <a class="user-name" href={`/u/${user.username}`}>
           {user.display_name || user.username}
         </a>
-        <span class="user-handle">@{user.username}</span>
+        {user.display_name && user.display_name !== user.username && <span class="user-handle">@{user.username}</span>}
       </div>
       {children}
     </div>

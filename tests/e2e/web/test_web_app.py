@@ -65,6 +65,15 @@ def articles(page: Page) -> Locator:
     return page.locator("article.post-card")
 
 
+UNNAMED = re.compile(r"^\s*- (button|link|textbox|searchbox|checkbox|combobox|img)(\s*\[[^\]]*\])*:?$", re.M)
+
+
+def assert_every_control_named(page: Page) -> None:
+    """Every control has an accessible name (the one a screen reader reads out), as the browser computes it."""
+    snapshot = page.locator("body").aria_snapshot()
+    assert not UNNAMED.findall(snapshot), snapshot
+
+
 def reload_until(page: Page, path: str, present: Callable[[], bool], what: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -82,13 +91,14 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     alice.sign_up()
     expect(alice.page.get_by_text("Your feed is empty")).to_be_visible()
     title = f"Harbour {uuid.uuid4().hex[:6]} at dusk"
-    post_in_the_app(alice.page, images.gps_jpeg_orientation_6(), title, caption="Boats coming home.")
+    post_in_the_app(alice.page, images.scene_jpeg_orientation_6(), title, caption="Boats coming home.")
     progress = alice.page.get_by_role("progressbar", name="Upload progress")
     expect(progress).to_have_attribute("aria-valuenow", "100")
     expect(alice.page.get_by_role("status").filter(has_text="Published")).to_be_visible()
     alice.shot("compose-published-phone")
+    assert_every_control_named(alice.page)
 
-    # In her feed, upright: portrait as shown, the red corner of the stored top-left now top-right.
+    # In her feed, upright: portrait as shown, the red sun top-right (stored, it was top-left).
     alice.page.get_by_role("link", name="Home").click()
     card = alice.page.get_by_role("article", name=f"{title} by {alice.username}")
     image = card.get_by_role("img", name=title)
@@ -98,7 +108,7 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     assert "medium" in natural[2] or "large" in natural[2]  # a variant from srcset, never the original
     picture = rendered(image)
     width, height = picture.size
-    assert is_red(picture.getpixel((int(width * 0.9), int(height * 0.1)))), "the marker is not top-right"
+    assert is_red(picture.getpixel((int(width * 0.9), int(height * 0.1)))), "the sun is not top-right"
     assert not is_red(picture.getpixel((int(width * 0.1), int(height * 0.1))))
     alice.shot("feed-phone")
 
@@ -110,11 +120,14 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     found = bob.page.get_by_role("article", name=f"{title} by {alice.username}")
     expect(found).to_be_visible()
     bob.shot("search-desktop")
+    assert_every_control_named(bob.page)
     found.get_by_role("link", name=alice.username).first.click()
     expect(bob.page.get_by_role("heading", name=alice.username)).to_be_visible()
     bob.page.get_by_role("button", name="Follow", exact=True).click()
-    expect(bob.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    expect(bob.page.get_by_role("button", name="Unfollow")).to_be_enabled()  # shown at once, enabled when done
     expect(bob.page.get_by_role("link", name="1 follower")).to_be_visible()
+    bob.page.get_by_role("link", name="1 follower").click()
+    expect(bob.page.get_by_role("link", name=bob.username)).to_be_visible()
 
     # It reaches his feed (the follow backfills it); he likes it and comments on it.
     reload_until(bob.page, "/", lambda: articles(bob.page).count() > 0, "alice's post in bob's feed")
@@ -131,7 +144,9 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     comment = bob.page.get_by_role("listitem", name=f"Comment by {bob.username}")
     expect(comment).to_contain_text("Lovely light on the water.")
     expect(bob.page.get_by_role("textbox", name="Comment")).to_have_value("")
+    bob.page.evaluate("() => window.scrollTo(0, 0)")
     bob.shot("post-desktop")
+    assert_every_control_named(bob.page)
 
     # Alice sees the like and the comment, and three unread notifications (follow, like, comment).
     poll_fast(alice.context)
@@ -149,6 +164,7 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     expect(entries.filter(has_text="liked your post")).to_be_visible()
     expect(entries.filter(has_text="started following you")).to_be_visible()
     alice.shot("notifications-phone")
+    assert_every_control_named(alice.page)
     alice.page.get_by_role("button", name="Mark all read").click()
     expect(badge).to_have_count(0)
     expect(alice.page.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
@@ -158,15 +174,39 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     found_posts = api.call("GET", f"/users/{alice.username}/posts", token=token).json()["items"]
     assert [(post["title"], post["like_count"], post["comment_count"]) for post in found_posts] == [(title, 1, 1)]
 
+    # A comment on her post is hers to delete, from the notification that told her of it.
+    alice.page.get_by_role("link", name=re.compile("commented on your post")).click()
+    bobs = alice.page.get_by_role("listitem", name=f"Comment by {bob.username}")
+    bobs.get_by_role("button", name="Delete comment").click()
+    expect(bobs).to_have_count(0)
+    expect(alice.page.get_by_text("No comments yet.")).to_be_visible()
+    assert api.call("GET", f"/posts/{found_posts[0]['id']}", token=token).json()["comment_count"] == 0
+
 
 def test_a_rejected_upload_shows_why(open_browser: Callable[..., Person], account: Account) -> None:
     person = open_browser(account.username)
-    person.log_in()
+    # Logged in with the keyboard alone.
+    person.page.goto("/login")
+    expect(person.page.get_by_label("Username")).to_be_focused()  # where typing starts
+    person.page.keyboard.type(account.username)
+    person.page.keyboard.press("Tab")
+    person.page.keyboard.type(person.password)
+    person.page.keyboard.press("Enter")
+    expect(person.page.get_by_role("button", name="Log out")).to_be_attached()
     post_in_the_app(person.page, b"\xff\xd8\xff\xe0 this is not a JPEG at all" * 40, "Not a photo")
     reason = person.page.get_by_role("alert").filter(has_text="Rejected")
     expect(reason).to_be_visible()
     expect(reason).not_to_have_text(re.compile(r"^Rejected:\s*$"))
     person.shot("compose-rejected-desktop")
+
+    # Her profile: edit the name and bio.
+    person.page.get_by_role("link", name="Profile").click()
+    person.page.get_by_role("link", name="Edit profile").click()
+    person.page.get_by_label("Display name").fill("Ada Lovelace")
+    person.page.get_by_label("Bio").fill("Engines and photographs.")
+    person.page.get_by_role("button", name="Save").click()
+    expect(person.page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()
+    expect(person.page.get_by_text("Engines and photographs.")).to_be_visible()
 
 
 def test_a_double_click_makes_one_post(open_browser: Callable[..., Person], account: Account, api: Api) -> None:
@@ -211,7 +251,11 @@ def test_a_failed_upload_is_retried_into_the_same_post(
 def test_infinite_scroll_and_the_new_posts_prompt(
     open_browser: Callable[..., Person], account: Account, api: Api
 ) -> None:
-    ids = [post_photo(api, account, images.jpeg((320, 240)), title=f"Scroll {n}") for n in range(13)]
+    titles = ["Evening over the ridge", "Cold lake, warm sky", "First light", "Blue hour on the water"]
+    ids = [
+        post_photo(api, account, images.scene_jpeg((800, 600), n), title=f"{titles[n % len(titles)]} ({n + 1})")
+        for n in range(13)
+    ]
     for post_id in ids:
         assert settled(api, account, post_id)["status"] == "published"
 
@@ -220,6 +264,9 @@ def test_infinite_scroll_and_the_new_posts_prompt(
     person.log_in()
     page = person.page
     expect(articles(page)).to_have_count(10)  # the first page
+    expect(articles(page).first.get_by_role("img")).to_have_js_property("complete", True)
+    person.shot("feed-scenes-phone")
+    assert_every_control_named(page)
     page.mouse.wheel(0, 20_000)
     expect(articles(page)).to_have_count(13)
     expect(page.get_by_text("You're all caught up.")).to_be_visible()
@@ -227,7 +274,7 @@ def test_infinite_scroll_and_the_new_posts_prompt(
     assert shown == list(reversed(ids))  # newest first, every post once
 
     # A newer post: offered, not forced; taking it puts it first, still with no duplicates.
-    newest = post_photo(api, account, images.jpeg((320, 240)), title="Scroll newest")
+    newest = post_photo(api, account, images.scene_jpeg((800, 600), 2), title="The newest")
     assert settled(api, account, newest)["status"] == "published"
     prompt = page.get_by_role("button", name="New posts")
     expect(prompt).to_be_visible()
@@ -264,7 +311,7 @@ def test_an_expired_token_is_renewed_unnoticed_and_a_dead_session_returns_to_log
     # A token past its expiry time is renewed before the request goes out.
     page.evaluate("s => localStorage.setItem('photofeed.session', s)", json.dumps({**renewed, "expiresAt": 0}))
     page.goto("/notifications")
-    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    expect(page.get_by_text("Nothing yet.")).to_be_visible()  # the list came, so its request went
     assert stored()["expiresAt"] > time.time() * 1000
 
     # A refresh token the server refuses: back to log in, then back to where the person was.

@@ -56,7 +56,7 @@ export function Login() {
         {error && <ErrorNote message={error} />}
         <label>
           Username
-          <input name="username" autoComplete="username" autoCapitalize="none" required minLength={3} maxLength={30} />
+          <input name="username" autoComplete="username" autoCapitalize="none" required minLength={3} maxLength={30} autoFocus />
         </label>
         <label>
           Password
