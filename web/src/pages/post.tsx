@@ -107,16 +107,16 @@ function Comments({ postId, postAuthor, me }: { postId: string; postAuthor: stri
     }
   };
 
-  // Comments written here are shown at the end at once; the list, when it reaches them, does not repeat them.
+  // Comments written here are shown at the end at once (the newest comes last); the list, when its
+  // pages reach them, does not repeat them.
   const fromList = new Set(list.items.map((item) => item.id));
-  const all = [...list.items, ...(list.done ? added.filter((item) => !fromList.has(item.id)) : [])];
-  const pendingAdded = list.done ? [] : added;
+  const all = [...list.items, ...added.filter((item) => !fromList.has(item.id))];
 
   return (
     <section class="card comments" id="comments" aria-labelledby="comments-title">
       <h2 id="comments-title">Comments</h2>
       <ol class="comment-list">
-        {[...all, ...pendingAdded].map((comment) => (
+        {all.map((comment) => (
           <li key={comment.id} class="comment" id={`comment-${comment.id}`} aria-label={`Comment by ${comment.author.username}`}>
             <UserLine user={comment.author}>
               <span class="muted small">
