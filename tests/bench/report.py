@@ -35,6 +35,8 @@ TARGETS: dict[str, Target] = {
     "celebrity_publish_redis_writes": Target("O(1), none per follower", _constant),
     "celebrity_post_in_next_read_of_sample": Target("every follower", _all_of),
     "redis_bytes_per_feed_entry": Target("≤ 40 (aim)", lambda value, _: float(value) <= 40),
+    "web_js_gzip_kb": Target("≤ 100 KB (aim)", lambda value, _: float(value) <= 100),
+    "web_lcp_ms": Target("≤ 1000 ms, warm", lambda value, _: float(value) <= 1000),
 }
 
 HEADERS = ("figure", "value", "target", "status")
