@@ -88,7 +88,11 @@ function Layout({ children }: { children: ComponentChildren }) {
   const badge = useSignal(unread);
   const { path } = useLocation();
   const tick = () => void refreshUnread().catch(() => undefined);
-  useEffect(tick, [path]);
+  // A moment after each page opens: the badge never holds up the page's own first request.
+  useEffect(() => {
+    const timer = setTimeout(tick, 800);
+    return () => clearTimeout(timer);
+  }, [path]);
   useInterval(tick, config().notifications_poll_seconds ?? 30);
 
   const link = (href: string, label: string, icon: ComponentChildren, extra?: ComponentChildren) => (

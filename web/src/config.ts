@@ -15,7 +15,8 @@ export interface AppConfig {
 }
 
 export async function loadConfig(): Promise<AppConfig> {
-  const response = await fetch("/config.json", { cache: "no-store" });
+  // Served `no-cache`: revalidated every start, so a deploy's new config is seen at once.
+  const response = await fetch("/config.json");
   if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
   const config = (await response.json()) as AppConfig;
   if (typeof config.api_url !== "string" || !config.api_url) throw new Error("config.json has no api_url");
