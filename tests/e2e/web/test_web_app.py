@@ -3,6 +3,7 @@ control by the accessible name a screen reader would read out (DESIGN.md "The we
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -91,7 +92,14 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     alice.sign_up()
     expect(alice.page.get_by_text("Your feed is empty")).to_be_visible()
     title = f"Harbour {uuid.uuid4().hex[:6]} at dusk"
-    post_in_the_app(alice.page, images.scene_jpeg_orientation_6(), title, caption="Boats coming home.")
+    alice.page.get_by_role("link", name="New post").click()
+    alice.page.get_by_label("Photo").set_input_files(photo_file(images.scene_jpeg_orientation_6()))  # type: ignore[arg-type]
+    preview = rendered(alice.page.get_by_role("img", name="Preview of the chosen photo"))
+    assert preview.width < preview.height, preview.size  # the preview is the right way up too
+    assert is_red(preview.getpixel((int(preview.width * 0.9), int(preview.height * 0.1))))
+    alice.page.get_by_label("Title").fill(title)
+    alice.page.get_by_label("Caption").fill("Boats coming home.")
+    alice.page.get_by_role("button", name="Post", exact=True).click()
     progress = alice.page.get_by_role("progressbar", name="Upload progress")
     expect(progress).to_have_attribute("aria-valuenow", "100")
     expect(alice.page.get_by_role("status").filter(has_text="Published")).to_be_visible()
@@ -214,7 +222,18 @@ def test_a_double_click_makes_one_post(open_browser: Callable[..., Person], acco
     person.log_in()
     page = person.page
     page.get_by_role("link", name="New post").click()
-    page.get_by_label("Photo").set_input_files(photo_file(images.jpeg((640, 480))))  # type: ignore[arg-type]
+    # The photo dropped on the drop zone, as from a file manager.
+    dropped = page.evaluate_handle(
+        """bytes => {
+            const transfer = new DataTransfer();
+            const data = Uint8Array.from(atob(bytes), c => c.charCodeAt(0));
+            transfer.items.add(new File([data], "dropped.jpg", {type: "image/jpeg"}));
+            return transfer;
+        }""",
+        base64.b64encode(images.scene_jpeg((640, 480), 3)).decode(),
+    )
+    page.locator(".drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.get_by_role("img", name="Preview of the chosen photo")).to_be_visible()
     page.get_by_label("Title").fill("Clicked twice")
     page.get_by_role("button", name="Post", exact=True).dblclick()
     expect(page.get_by_role("status").filter(has_text="Published")).to_be_visible()
