@@ -160,3 +160,31 @@ export function useInterval(tick: () => void, seconds: number): void {
     };
   }, [seconds]);
 }
+
+export interface FormSubmit {
+  submit(event: Event): Promise<void>;
+  busy: boolean;
+  error: string | null;
+}
+
+/**
+ * A form's submit handler: runs `action` with the form's fields, busy while it runs, its failure as
+ * `error`. On success `busy` stays set, since the page moves on.
+ */
+export function useFormSubmit(action: (form: FormData) => Promise<void>): FormSubmit {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError(null);
+    try {
+      await action(form);
+    } catch (failure) {
+      setError(describe(failure));
+      setBusy(false);
+    }
+  };
+  return { submit, busy, error };
+}

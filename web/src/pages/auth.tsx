@@ -1,8 +1,8 @@
 /** Log in and sign up (API.md "Auth"). */
-import { useState } from "preact/hooks";
-import { api, call, describe } from "../api/client";
+import { api, call } from "../api/client";
 import { saveSession } from "../session";
 import { ErrorNote } from "../components";
+import { useFormSubmit } from "../hooks";
 
 const NEXT_KEY = "photofeed.next";
 
@@ -29,23 +29,9 @@ async function logIn(username: string, password: string): Promise<void> {
 }
 
 export function Login() {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const expired = sessionStorage.getItem(NEXT_KEY) !== null;
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(null);
-    try {
-      // The shell sees the new session and goes on to the remembered page.
-      await logIn(String(form.get("username")), String(form.get("password")));
-    } catch (failure) {
-      setError(describe(failure));
-      setBusy(false);
-    }
-  };
+  // The shell sees the new session and goes on to the remembered page.
+  const { submit, busy, error } = useFormSubmit((form) => logIn(String(form.get("username")), String(form.get("password"))));
 
   return (
     <main class="auth-page">
@@ -74,24 +60,12 @@ export function Login() {
 }
 
 export function Signup() {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+  const { submit, busy, error } = useFormSubmit(async (form) => {
     const username = String(form.get("username")).trim().toLowerCase();
     const password = String(form.get("password"));
-    setBusy(true);
-    setError(null);
-    try {
-      await call(api.POST("/auth/signup", { body: { username, email: String(form.get("email")).trim(), password } }));
-      await logIn(username, password);
-    } catch (failure) {
-      setError(describe(failure));
-      setBusy(false);
-    }
-  };
+    await call(api.POST("/auth/signup", { body: { username, email: String(form.get("email")).trim(), password } }));
+    await logIn(username, password);
+  });
 
   return (
     <main class="auth-page">

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { api, call, describe, type Post, type User, type UserSummary } from "../api/client";
 import { Avatar, Empty, ErrorNote, Spinner, UserLine, toast } from "../components";
-import { useAsync, usePaged, useSentinel } from "../hooks";
+import { useAsync, useFormSubmit, usePaged, useSentinel } from "../hooks";
 import { session } from "../session";
 
 export function Profile() {
@@ -132,25 +132,14 @@ export function FollowList() {
 export function EditProfile() {
   const { route } = useLocation();
   const me = useAsync(() => call(api.GET("/me")), "me");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { submit: save, busy, error } = useFormSubmit(async (form) => {
+    const body = { display_name: String(form.get("display_name")).trim(), bio: String(form.get("bio")).trim() };
+    const user = await call(api.PATCH("/me", { body }));
+    route(`/u/${user.username}`);
+  });
 
   if (me.loading && !me.data) return <main class="page"><Spinner /></main>;
   if (me.error || !me.data) return <main class="page"><ErrorNote message={me.error ?? "Could not load your profile."} onRetry={me.reload} /></main>;
-
-  const save = async (event: Event) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(null);
-    try {
-      const user = await call(api.PATCH("/me", { body: { display_name: String(form.get("display_name")).trim(), bio: String(form.get("bio")).trim() } }));
-      route(`/u/${user.username}`);
-    } catch (failure) {
-      setError(describe(failure));
-      setBusy(false);
-    }
-  };
 
   return (
     <main class="page">
