@@ -38,6 +38,7 @@ class WebServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.root = root.resolve()
         self.config: dict[str, Any] = {}
+        self._serving = False
 
     @property
     def url(self) -> str:
@@ -45,11 +46,15 @@ class WebServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def start(self) -> WebServer:
+        self._serving = True
         threading.Thread(target=self.serve_forever, name="web-app", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        self.shutdown()
+        # shutdown() waits for serve_forever() to return: only ask it of a server that serves (the
+        # stack binds the port early and may stop before it ever served, if another part failed).
+        if self._serving:
+            self.shutdown()
         self.server_close()
 
 

@@ -3,6 +3,7 @@ gets for each kind of path."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,11 @@ def test_nothing_outside_the_build_is_served(served: WebServer) -> None:
     for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/assets/../../secret.txt"):
         answer = requests.get(f"{served.url}{path}", timeout=5)
         assert "outside" not in answer.text, path
+
+
+def test_a_server_that_never_served_stops_at_once(tmp_path: Path) -> None:
+    """The stack binds the port before the rest starts; if the rest fails, stopping must not hang."""
+    done = threading.Event()
+    server = web_server(tmp_path, "127.0.0.1", 0)
+    threading.Thread(target=lambda: (server.stop(), done.set()), daemon=True).start()
+    assert done.wait(5), "stop() of a server that never served hangs"
