@@ -4,18 +4,21 @@ Pure: bytes in, bytes out. Nothing in here talks to another service, so any erro
 or rendering is a property of the file and retrying cannot help: it becomes a `RejectedImage`
 whose message is a plain sentence for the author (the error itself is logged).
 
-The decoder only accepts the type the client announced (JPEG, PNG or WebP, checked by magic bytes
-and by Pillow), refuses more than `max_pixels` pixels before it decodes anything, refuses PNG
-metadata that inflates past `PNG_METADATA_LIMIT`, and decodes the whole picture (a truncated one
-fails). What is not the picture cannot refuse it: a JPEG is read as its primary image (an MPO's
-index and other frames are never looked at), a PNG's ancillary chunk with a wrong checksum is
-left out (as libpng does), unreadable orientation means none.
+The decoder only accepts the type the client announced (JPEG, PNG, WebP, HEIC/HEIF or AVIF,
+checked by magic bytes and decoded by that format's decoder alone), refuses more than
+`max_pixels` pixels before it decodes anything (from the header), refuses PNG metadata that
+inflates past `PNG_METADATA_LIMIT`, and decodes the whole picture (a truncated one fails). What is
+not the picture cannot refuse it: a JPEG is read as its primary image (an MPO's index and other
+frames are never looked at), a PNG's ancillary chunk with a wrong checksum is left out (as libpng
+does), unreadable orientation means none.
 
 The variants are new images made from the pixels alone: colours moved to sRGB through the
 embedded ICC profile, whatever the picture's mode (greyscale, RGB, CMYK; a profile that cannot be
-applied is logged and the colours are kept as they are), every kind of transparency (alpha
-channels, palette alpha, tRNS colour keys at any bit depth) flattened onto white, the EXIF
-orientation applied. No EXIF, GPS, XMP, ICC profile, comment or trailing data survives.
+applied is logged and the colours are kept as they are), deeper samples (16-bit PNG, 10- and
+12-bit HEIF and AVIF) brought to 8 bits, every kind of transparency (alpha channels, palette
+alpha, tRNS colour keys at any bit depth) flattened onto white, the orientation applied (EXIF;
+a HEIF's or AVIF's `irot`/`imir` boxes). No EXIF, GPS, XMP, ICC profile, comment or trailing data
+survives.
 """
 
 from __future__ import annotations
@@ -28,11 +31,23 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
+import blurhash
 from PIL import Image, ImageChops, ImageCms, ImageMath, ImageOps, JpegImagePlugin, PngImagePlugin
+from pillow_heif import HeifImageFile
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+# Each accepted content type and the one format its file must be. image/heic and image/heif both
+# take any HEIF still image (an iPhone's .heic, a .heif from another camera), not an AVIF: an AVIF
+# is announced as image/avif.
+FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/heic": "HEIF",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
+}
 THUMBNAIL = 150
 MEDIUM_WIDTH = 640
 LARGE_WIDTH = 1080
@@ -56,6 +71,14 @@ _SWAPS_AXES = (5, 6, 7, 8)
 _PROFILE_SPACES = {"L": "GRAY", "RGB": "RGB", "CMYK": "CMYK"}
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# ISO-BMFF brands in a file's leading `ftyp` box (ISO/IEC 23008-12 annex B for HEIF, the AV1
+# Image File Format spec for AVIF). An AVIF also names mif1/msf1, so avif/avis decide first.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+# BlurHash components across and down (API.md: 4x3), computed on the shown picture scaled to at
+# most this many pixels on its long side: the hash cannot hold more detail than that.
+BLURHASH_COMPONENTS = (4, 3)
+BLURHASH_SIDE = 32
 _COMPRESSED_PNG_METADATA = {b"zTXt": "text", b"iTXt": "text", b"iCCP": "colour profile"}
 
 # Pillow's own guards, set above ours so that ours speak first with a clear reason: more than
@@ -72,19 +95,45 @@ class RejectedImage(Exception):
 
 @dataclass(frozen=True)
 class Rendered:
+    """What a publishable photo becomes.
+
+    `width` and `height` are the photo's own size in pixels as shown (after its orientation);
+    `variants` maps "thumbnail", "medium" and "large" to JPEG bytes; `blurhash` is the BlurHash
+    (https://blurha.sh, the woltapp/blurhash algorithm) of the shown picture with 4 components
+    across and 3 down: 28 characters of base 83, for a placeholder while the picture loads.
+    """
+
     width: int
     height: int
     variants: dict[str, bytes]
+    blurhash: str
 
 
 def sniff(data: bytes) -> str | None:
+    """The format the file's leading bytes say it is (a FORMATS value), or None."""
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if data.startswith(_PNG_SIGNATURE):
         return "PNG"
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
+    brands = _ftyp_brands(data)
+    if brands & _AVIF_BRANDS:
+        return "AVIF"
+    if brands & _HEIF_BRANDS:
+        return "HEIF"
     return None
+
+
+def _ftyp_brands(data: bytes) -> frozenset[bytes]:
+    """The major and compatible brands of an ISO-BMFF file's first box, if that is `ftyp`."""
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return frozenset()
+    size = struct.unpack_from(">I", data)[0]
+    if size < 16 or size > len(data):
+        return frozenset()
+    # major brand, minor version, then the compatible brands up to the end of the box
+    return frozenset({data[8:12], *(data[offset : offset + 4] for offset in range(16, size - 3, 4))})
 
 
 def render_variants(data: bytes, content_type: str, max_pixels: int = 50_000_000) -> Rendered:
@@ -93,7 +142,7 @@ def render_variants(data: bytes, content_type: str, max_pixels: int = 50_000_000
         raise RejectedImage(f"{content_type} is not an accepted image type")
     found = sniff(data)
     if found != expected:
-        what = f"a {found} image" if found else "not an image of an accepted type"
+        what = f"{_article(found)} {found} image" if found else "not an image of an accepted type"
         raise RejectedImage(f"the file was announced as {content_type} but is {what}")
     decoded = _decode(data, expected, max_pixels)
     width, height = decoded.shown_size
@@ -102,15 +151,42 @@ def render_variants(data: bytes, content_type: str, max_pixels: int = 50_000_000
         # Drop every metadata block `picture` may still carry (the JPEG encoder falls back to
         # `info` for the comment), so `save()` writes the pixels alone.
         picture.info = {}
+        medium = _scale_to_width(picture, MEDIUM_WIDTH, width)
         variants = {
             "thumbnail": _jpeg(ImageOps.fit(picture, (THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)),
-            "medium": _jpeg(_scale_to_width(picture, MEDIUM_WIDTH, width)),
+            "medium": _jpeg(medium),
             "large": _jpeg(_scale_to_width(picture, LARGE_WIDTH, width)),
         }
+        placeholder = blurhash_of(medium)
     except Exception as error:
         log.warning("rendering failed: %s: %s", type(error).__name__, error, exc_info=True)
         raise RejectedImage("the picture could not be converted into the published sizes") from error
-    return Rendered(width=width, height=height, variants=variants)
+    return Rendered(width=width, height=height, variants=variants, blurhash=placeholder)
+
+
+def blurhash_of(picture: Image.Image) -> str:
+    """The 4x3 BlurHash (https://blurha.sh) of an 8-bit RGB picture as it is shown.
+
+    The picture is first scaled to at most BLURHASH_SIDE pixels on its long side (the hash's
+    cosine components are as good from that as from the full picture, and the pure-Python
+    encoder's cost grows with the pixel count)."""
+    scale = BLURHASH_SIDE / max(picture.size)
+    small = picture
+    if scale < 1:
+        size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        small = picture.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    samples = small.convert("RGB").tobytes()
+    width = small.width
+    rows = [
+        [samples[offset : offset + 3] for offset in range(start, start + 3 * width, 3)]
+        for start in range(0, len(samples), 3 * width)
+    ]
+    across, down = BLURHASH_COMPONENTS
+    return str(blurhash.encode(rows, components_x=across, components_y=down))
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "AEIOU" else "a"
 
 
 @dataclass(frozen=True)
@@ -140,9 +216,9 @@ def _decode(data: bytes, expected: str, max_pixels: int) -> _Decoded:
                     f"the image is {width}x{height}, {width * height:,} pixels; the limit is {max_pixels:,} pixels"
                 )
             if isinstance(image, JpegImagePlugin.JpegImageFile):
-                _decode_reduced(image, _orientation(image))
+                _decode_reduced(image, _orientation(image, expected))
             image.load()
-            orientation = _orientation(image)
+            orientation = _orientation(image, expected)
             if expected == "PNG":
                 image = _png_colour_key(image, data, bit_depth)
     except RejectedImage:
@@ -162,13 +238,32 @@ def _open(data: bytes, expected: str) -> Image.Image:
         # The primary image only: a camera's MPO index (a second frame, a depth or gain map) is
         # never parsed, so a broken one cannot refuse a good photo.
         return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    if expected == "HEIF":
+        # pillow-heif's plugin class itself, so nothing is registered with Pillow for other
+        # formats to be guessed as. Opening reads the container only (the size is known then);
+        # libheif decodes the primary image on load.
+        return HeifImageFile(io.BytesIO(data))
     return Image.open(io.BytesIO(data), formats=[expected])
 
 
-def _orientation(image: Image.Image) -> int:
-    """The EXIF (or XMP) orientation; 1 when there is none or it cannot be read."""
+def _orientation(image: Image.Image, expected: str) -> int:
+    """How the decoded pixels must still be turned to be shown: 1 when there is nothing to do, no
+    orientation or an unreadable one.
+
+    JPEG, PNG, WebP: the EXIF (or XMP) orientation. HEIF: always 1, as its `irot` and `imir`
+    boxes are the orientation (ISO/IEC 23008-12; MIAF makes the EXIF one informative only) and
+    libheif has applied them while decoding (pillow-heif then resets the EXIF orientation to 1).
+    AVIF: Pillow decodes the stored pixels and gives their `irot`/`imir` as the EXIF orientation,
+    in place of the file's own EXIF one, so that alone counts (never an XMP one)."""
+    if expected == "HEIF":
+        return 1
     try:
-        value = image.getexif().get(ORIENTATION, 1)
+        if expected == "AVIF":
+            exif = Image.Exif()
+            exif.load(image.info.get("exif") or b"")
+            value = exif.get(ORIENTATION, 1)
+        else:
+            value = image.getexif().get(ORIENTATION, 1)
     except Exception as error:
         log.warning("orientation unreadable, taken as none: %s: %s", type(error).__name__, error)
         return 1
