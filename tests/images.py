@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zipfile
@@ -503,4 +504,327 @@ def scene_jpeg_orientation_6(shown: tuple[int, int] = (1200, 1600)) -> bytes:
     exif[ORIENTATION] = 6
     out = io.BytesIO()
     stored.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ HEIC, HEIF and AVIF, as phones write them
+# Display P3 (an iPhone's colour space): the DCI-P3 primaries with a D65 white and sRGB's own tone
+# curve. Its primaries adapted to D50 (Bradford) are computed below from their chromaticities.
+P3_PRIMARIES_XY = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+D65_XY = (0.3127, 0.3290)
+# Reds whose sRGB values are far from their P3 values: read without the profile, they would
+# publish duller (a pure P3 red clips to sRGB's pure red either way, so it could not show that).
+P3_RED = (200, 40, 40)
+SUN_RED = (228, 32, 40)  # the sun of scene(): in a P3 file, a P3 colour
+
+
+def _xyz_of(xy: tuple[float, float]) -> tuple[float, float, float]:
+    x, y = xy
+    return (x / y, 1.0, (1 - x - y) / y)
+
+
+def _matrix_product(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+    return [[sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+
+
+def _inverse(m: list[list[float]]) -> list[list[float]]:
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    adjugate = [
+        [e * i - f * h, c * h - b * i, b * f - c * e],
+        [f * g - d * i, a * i - c * g, c * d - a * f],
+        [d * h - e * g, b * g - a * h, a * e - b * d],
+    ]
+    return [[value / det for value in row] for row in adjugate]
+
+
+def p3_primaries_d50() -> list[tuple[float, float, float]]:
+    """XYZ of Display P3's red, green and blue at full intensity, adapted from D65 to D50 with the
+    Bradford transform (as ICC profiles hold them)."""
+    columns = [_xyz_of(xy) for xy in P3_PRIMARIES_XY]
+    white = _xyz_of(D65_XY)
+    unscaled = [[columns[j][i] for j in range(3)] for i in range(3)]
+    scale = [sum(row[j] * white[j] for j in range(3)) for row in _inverse(unscaled)]
+    rgb_to_xyz = [[unscaled[i][j] * scale[j] for j in range(3)] for i in range(3)]
+    bradford = [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+    cone_source = [sum(bradford[i][j] * white[j] for j in range(3)) for i in range(3)]
+    cone_target = [sum(bradford[i][j] * D50[j] for j in range(3)) for i in range(3)]
+    gain = [[cone_target[i] / cone_source[i] if i == j else 0.0 for j in range(3)] for i in range(3)]
+    adapt = _matrix_product(_inverse(bradford), _matrix_product(gain, bradford))
+    adapted = _matrix_product(adapt, rgb_to_xyz)
+    return [(adapted[0][j], adapted[1][j], adapted[2][j]) for j in range(3)]
+
+
+def _srgb_curve_tag() -> bytes:
+    """sRGB's tone curve as an ICC parametric curve (type 3: gamma 2.4 with a linear toe)."""
+    parameters = (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+    return b"para\0\0\0\0" + struct.pack(">H2x", 3) + b"".join(_s15(value) for value in parameters)
+
+
+def icc_display_p3() -> bytes:
+    red, green, blue = p3_primaries_d50()
+    return _icc(
+        b"mntr",
+        b"RGB ",
+        {
+            b"desc": _description_tag("Display P3"),
+            b"wtpt": _xyz_tag(D50),
+            b"rXYZ": _xyz_tag(red),
+            b"gXYZ": _xyz_tag(green),
+            b"bXYZ": _xyz_tag(blue),
+            b"rTRC": _srgb_curve_tag(),
+            b"gTRC": _srgb_curve_tag(),
+            b"bTRC": _srgb_curve_tag(),
+        },
+    )
+
+
+# The EXIF orientation entry (tag 0x0112, SHORT, one value) as Pillow writes it (big-endian).
+_EXIF_ORIENTATION_1 = struct.pack(">HHIH", ORIENTATION, 3, 1, 1)
+
+
+def _phone_metadata(image: Image.Image) -> tuple[bytes, bytes]:
+    """EXIF (orientation 1 for now, a camera name, a description and a GPS position) and XMP, each
+    holding SECRET."""
+    exif = image.getexif()
+    exif[ORIENTATION] = 1
+    exif[0x010F] = "Apple"  # Make
+    exif[0x010E] = SECRET.decode()  # ImageDescription
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1] = "N"
+    gps[2] = (48.0, 51.0, 29.6)
+    gps[3] = "E"
+    gps[4] = (2.0, 17.0, 40.2)
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>'
+        + SECRET
+        + b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    return exif.tobytes(), xmp
+
+
+def _heic(image: Image.Image, quality: int = 90, **options: object) -> bytes:
+    import pillow_heif
+
+    out = io.BytesIO()
+    pillow_heif.from_pillow(image).save(out, quality=quality, **options)
+    return out.getvalue()
+
+
+def heic_phone_like(shown: tuple[int, int] = (600, 800)) -> bytes:
+    """A portrait HEIC as an iPhone held upright writes it: the picture coded on its side (the
+    sensor's landscape), an `irot` box turning it 90° clockwise to show, EXIF orientation 6 beside
+    it (informative only: applied as well, the picture would end upside down), a Display P3
+    profile in the `colr` box, EXIF with GPS, and XMP. Shown upright, the red sun is top-right
+    and its colour (SUN_RED) is a P3 colour."""
+    return _heic_phone_like(shown)
+
+
+@functools.cache
+def _heic_phone_like(shown: tuple[int, int]) -> bytes:
+    upright = scene(shown)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise: irot 270° undoes it
+    exif, xmp = _phone_metadata(stored)
+    return _as_phone_writes(_heic(stored, exif=exif, xmp=xmp, icc_profile=icc_display_p3()))
+
+
+def _as_phone_writes(data: bytes) -> bytes:
+    """A HEIF written with EXIF orientation 1 and no transformation, given what an iPhone held
+    upright writes: an `irot` of 270° anti-clockwise and EXIF orientation 6 (pillow-heif turns an
+    EXIF orientation into irot itself, and for 6 and 8 it turns the pixels the wrong way: the
+    picture then decodes upside down)."""
+    assert heif_property(data, b"irot") is None
+    assert data.count(_EXIF_ORIENTATION_1) == 1
+    return with_irot(data.replace(_EXIF_ORIENTATION_1, struct.pack(">HHIH", ORIENTATION, 3, 1, 6)), 3)
+
+
+def heic_10_bit(size: tuple[int, int] = (256, 128)) -> bytes:
+    """A 10-bit HEIC (as HDR cameras write): the left half P3_RED at 16 bits, the right half grey
+    30840 (120 in 8 bits), no profile."""
+    import pillow_heif
+
+    width, height = size
+    left = struct.pack("<3H", *(value * 257 for value in P3_RED))
+    right = struct.pack("<3H", *(120 * 257,) * 3)
+    row = left * (width // 2) + right * (width - width // 2)
+    heif = pillow_heif.from_bytes("RGB;16", size, row * height)
+    out = io.BytesIO()
+    heif.save(out, quality=95, chroma=444)
+    return out.getvalue()
+
+
+def avif_photo(shown: tuple[int, int] = (900, 600)) -> bytes:
+    """An AVIF shown landscape, coded on its side with an `irot` box (Pillow writes EXIF
+    orientation 6 as irot), with EXIF holding SECRET. Shown upright, the red sun is top-right."""
+    stored = scene(shown, 2).transpose(Image.Transpose.ROTATE_90)
+    exif = stored.getexif()
+    exif[ORIENTATION] = 6
+    exif[0x010E] = SECRET.decode()
+    out = io.BytesIO()
+    stored.save(out, "AVIF", quality=85, exif=exif, speed=8)
+    data = out.getvalue()
+    assert b"irot" in data
+    return data
+
+
+def heic_claiming_size(size: tuple[int, int]) -> bytes:
+    """A small HEIC whose `ispe` box (the size a reader learns from the header) claims `size`."""
+    data = _heic(Image.new("RGB", (64, 64), (30, 120, 200)))
+    ispe = b"ispe\0\0\0\0" + struct.pack(">II", 64, 64)
+    assert data.count(ispe) == 1
+    return data.replace(ispe, b"ispe\0\0\0\0" + struct.pack(">II", *size))
+
+
+def truncated_heic() -> bytes:
+    data = _heic(scene((320, 240)))
+    return data[: len(data) // 2]
+
+
+def twelve_megapixel_heic() -> bytes:
+    """4000 x 3000 shown (coded on its side, with irot and a Display P3 profile, as an iPhone
+    writes), with sensor-like noise; encoded once per process (x265 takes seconds)."""
+    return _twelve_megapixel_heic()
+
+
+@functools.cache
+def _twelve_megapixel_heic() -> bytes:
+    size = (3000, 4000)  # coded on its side
+    noise = [Image.effect_noise(size, 40) for _ in range(3)]
+    base = scene((4000, 3000)).transpose(Image.Transpose.ROTATE_90)
+    noisy = Image.merge("RGB", [Image.blend(band, n, 0.25) for band, n in zip(base.split(), noise, strict=True)])
+    exif, xmp = _phone_metadata(noisy)
+    return _as_phone_writes(_heic(noisy, quality=80, exif=exif, xmp=xmp, icc_profile=icc_display_p3()))
+
+
+# ISO-BMFF boxes, for writing the HEIF properties pillow-heif cannot be asked for.
+def _box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def iso_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """The boxes in data[start:end]: (type, offset of the box, offset of its end)."""
+    end = len(data) if end is None else end
+    found, position = [], start
+    while position + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, position)
+        if size == 1:
+            size = struct.unpack_from(">Q", data, position + 8)[0]
+        elif size == 0:
+            size = end - position
+        if size < 8 or position + size > end:
+            raise ValueError(f"box {kind!r} overruns its container")
+        found.append((kind, position, position + size))
+        position += size
+    return found
+
+
+def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int]:
+    matches = [(box_start, box_end) for name, box_start, box_end in iso_boxes(data, start, end) if name == kind]
+    if len(matches) != 1:
+        raise ValueError(f"expected one {kind!r} box, found {len(matches)}")
+    return matches[0]
+
+
+def heif_property(data: bytes, kind: bytes) -> bytes | None:
+    """The body of the first `kind` property box (irot, imir, ispe, colr...) in the file's ipco box."""
+    meta_start, meta_end = _child(data, 0, len(data), b"meta")
+    iprp = _child(data, meta_start + 12, meta_end, b"iprp")
+    ipco = _child(data, iprp[0] + 8, iprp[1], b"ipco")
+    for name, start, end in iso_boxes(data, ipco[0] + 8, ipco[1]):
+        if name == kind:
+            return data[start + 8 : end]
+    return None
+
+
+def with_irot(data: bytes, angle: int) -> bytes:
+    """`data` (a HEIF with no transformation) with an essential `irot` property of `angle` x 90°
+    anti-clockwise (ISO/IEC 23008-12 6.5.10) on its primary item. The meta box grows, so every
+    item offset in `iloc` that points past it is moved by as much."""
+    meta_start, meta_end = _child(data, 0, len(data), b"meta")
+    body = meta_start + 12  # meta is a full box
+    primary = struct.unpack_from(">H", data, _child(data, body, meta_end, b"pitm")[0] + 12)[0]
+    iprp_start, iprp_end = _child(data, body, meta_end, b"iprp")
+    ipco_start, ipco_end = _child(data, iprp_start + 8, iprp_end, b"ipco")
+    ipma_start, ipma_end = _child(data, iprp_start + 8, iprp_end, b"ipma")
+    index = len(iso_boxes(data, ipco_start + 8, ipco_end)) + 1
+    ipco = _box(b"ipco", data[ipco_start + 8 : ipco_end] + _box(b"irot", bytes([angle & 3])))
+    ipma = _ipma_with(data[ipma_start + 8 : ipma_end], primary, index)
+    iprp_children = data[iprp_start + 8 : ipco_start] + ipco + data[ipco_end:ipma_start] + ipma
+    iprp = _box(b"iprp", iprp_children + data[ipma_end:iprp_end])
+    grown = len(iprp) - (iprp_end - iprp_start)
+    iloc_start, iloc_end = _child(data, body, meta_end, b"iloc")
+    iloc = _iloc_moved(data[iloc_start:iloc_end], meta_end, grown)
+    meta_body = data[meta_start + 8 : iloc_start] + iloc + data[iloc_end:iprp_start] + iprp + data[iprp_end:meta_end]
+    return data[:meta_start] + _box(b"meta", meta_body) + data[meta_end:]
+
+
+def _ipma_with(body: bytes, item: int, index: int) -> bytes:
+    """An ipma box body with property `index` associated, as essential, with `item`."""
+    version, flags = body[0], int.from_bytes(body[1:4], "big")
+    id_size, wide = (2 if version < 1 else 4), bool(flags & 1)
+    count = struct.unpack_from(">I", body, 4)[0]
+    out, position = bytearray(body[:8]), 8
+    for _ in range(count):
+        entry_id = int.from_bytes(body[position : position + id_size], "big")
+        associations = body[position + id_size]
+        size = associations * (2 if wide else 1)
+        existing = body[position + id_size + 1 : position + id_size + 1 + size]
+        if entry_id == item:
+            added = struct.pack(">H", 0x8000 | index) if wide else bytes([0x80 | index])
+            out += body[position : position + id_size] + bytes([associations + 1]) + existing + added
+        else:
+            out += body[position : position + id_size + 1 + size]
+        position += id_size + 1 + size
+    return _box(b"ipma", bytes(out))
+
+
+def _iloc_moved(box: bytes, past: int, by: int) -> bytes:
+    """An iloc box whose file offsets (construction method 0) at or past `past` are moved by `by`."""
+    out = bytearray(box)
+    version = box[8]
+    offset_size, length_size = box[12] >> 4, box[12] & 15
+    base_size, index_size = box[13] >> 4, (box[13] & 15 if version in (1, 2) else 0)
+    position = 14
+    count_size = 2 if version < 2 else 4
+    count = int.from_bytes(box[position : position + count_size], "big")
+    position += count_size
+
+    def move(at: int, size: int) -> None:
+        value = int.from_bytes(out[at : at + size], "big")
+        if size and value >= past:
+            out[at : at + size] = (value + by).to_bytes(size, "big")
+
+    for _ in range(count):
+        position += count_size  # item ID
+        method = 0
+        if version in (1, 2):
+            method = struct.unpack_from(">H", box, position)[0] & 15
+            position += 2
+        position += 2  # data reference index
+        base = int.from_bytes(box[position : position + base_size], "big")
+        if method == 0 and base_size:
+            move(position, base_size)
+        position += base_size
+        extents = struct.unpack_from(">H", box, position)[0]
+        position += 2
+        for _ in range(extents):
+            position += index_size
+            if method == 0 and not base:
+                move(position, offset_size)
+            position += offset_size + length_size
+    return bytes(out)
+
+
+def red_over_blue_jpeg(orientation: int = 1, shown: tuple[int, int] = (480, 640)) -> bytes:
+    """Shown: the top half red, the bottom half blue; stored on its side when `orientation` is 6
+    (turned counter-clockwise, which orientation 6 undoes)."""
+    width, height = shown
+    image = Image.new("RGB", shown, (20, 40, 210))
+    image.paste((220, 30, 30), (0, 0, width, height // 2))
+    exif = image.getexif()
+    if orientation == 6:
+        image = image.transpose(Image.Transpose.ROTATE_90)
+        exif[ORIENTATION] = 6
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif)
     return out.getvalue()

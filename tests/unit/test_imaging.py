@@ -12,6 +12,8 @@ import logging
 import re
 from collections.abc import Callable
 
+import blurhash
+import pillow_heif
 import pytest
 from PIL import Image, JpegImagePlugin
 
@@ -20,6 +22,7 @@ from photofeed.imaging import RejectedImage, Rendered, render_variants
 from tests import images
 
 PNG, JPEG, WEBP = "image/png", "image/jpeg", "image/webp"
+HEIC, HEIF, AVIF = "image/heic", "image/heif", "image/avif"
 
 
 def large(rendered: Rendered) -> Image.Image:
@@ -261,6 +264,14 @@ REFUSED = [
     (lambda: images.png_header_only((9000, 9000)), PNG, "81,000,000 pixels"),
     (lambda: images.png_header_only((20_000, 20_001)), PNG, "more than 200,000,000 pixels"),  # Pillow's guard
     (lambda: images.png_with_text_bomb(20_000_000), PNG, "inflates to more than"),
+    (images.truncated_heic, HEIC, "not a decodable HEIF image"),
+    (images.heic_phone_like, JPEG, "was announced as image/jpeg but is a HEIF image"),
+    (images.jpeg, HEIC, "was announced as image/heic but is a JPEG image"),
+    (images.avif_photo, HEIC, "was announced as image/heic but is an AVIF image"),
+    (images.heic_phone_like, AVIF, "was announced as image/avif but is a HEIF image"),
+    (images.html_named_jpg, HEIF, "not an image of an accepted type"),
+    # The header claims 60 MP over 64x64 coded pixels: decoding first would have said "not decodable".
+    (lambda: images.heic_claiming_size((10_000, 6_000)), HEIC, "10000x6000, 60,000,000 pixels"),
 ]
 
 
@@ -285,3 +296,147 @@ def test_a_pixel_count_over_the_limit_is_never_printed_as_the_limit(size: tuple[
     shown, limit = (int(figure.replace(",", "")) for figure in figures.groups())
     assert shown == size[0] * size[1]
     assert shown > limit == 50_000_000
+
+
+# ------------------------------------------------------------------ HEIC, HEIF and AVIF
+def no_metadata(rendered: Rendered) -> None:
+    for name, data in rendered.variants.items():
+        for marker in (images.SECRET, b"Exif\x00", b"ICC_PROFILE", b"http://ns.adobe.com", b"<x:xmpmeta"):
+            assert marker not in data, (name, marker)
+        variant = Image.open(io.BytesIO(data))
+        assert variant.format == "JPEG"
+        assert not variant.getexif(), name
+        assert not {"exif", "icc_profile", "xmp"} & set(variant.info), (name, variant.info.keys())
+
+
+def p3_in_srgb(colour: tuple[int, int, int]) -> tuple[int, ...]:
+    """A Display P3 colour in sRGB from the two spaces' definitions: P3's curve (sRGB's) undone,
+    P3's primaries to XYZ (D50), XYZ to sRGB's linear light, clipped to the sRGB gamut, encoded."""
+
+    def linear(level: int) -> float:
+        value = level / 255
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    p3 = images.p3_primaries_d50()
+    xyz = [sum(p3[channel][axis] * linear(colour[channel]) for channel in range(3)) for axis in range(3)]
+    to_srgb = images._inverse([list(row) for row in images.SRGB_PRIMARIES_D50])
+    light = [sum(to_srgb[row][axis] * xyz[axis] for axis in range(3)) for row in range(3)]
+    return tuple(srgb(min(1.0, max(0.0, value))) for value in light)
+
+
+def test_an_iphone_heic_is_published_upright_in_srgb_without_its_metadata() -> None:
+    # Given what an iPhone held upright writes: coded on its side (landscape ispe), irot 270°,
+    # EXIF orientation 6 beside it, a Display P3 profile, GPS, XMP.
+    data = images.heic_phone_like((600, 800))
+    assert images.heif_property(data, b"irot") == b"\x03"
+    assert images.heif_property(data, b"ispe") == b"\0\0\0\0" + (800).to_bytes(4, "big") + (600).to_bytes(4, "big")
+    assert pillow_heif.open_heif(io.BytesIO(data)).info["exif"].count(b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06") == 1
+
+    rendered = render_variants(data, HEIC)
+
+    assert (rendered.width, rendered.height) == (600, 800)
+    assert sizes(rendered) == {"thumbnail": (150, 150), "medium": (600, 800), "large": (600, 800)}
+    picture = large(rendered)
+    sun = picture.getpixel((516, 96))  # scene(): the sun's centre at 86% across, 12% down
+    expected = p3_in_srgb(images.SUN_RED)
+    assert close(sun, expected, 4), (sun, expected)  # type: ignore[arg-type]
+    assert not close(sun, images.SUN_RED, 10)  # type: ignore[arg-type]  # the profile was applied
+    assert not close(picture.getpixel((84, 96)), sun, 60)  # type: ignore[arg-type]  # top-left is sky
+    no_metadata(rendered)
+
+
+def test_a_10_bit_heif_is_published_in_8_bits_with_its_colours() -> None:
+    picture = large(render_variants(images.heic_10_bit((256, 128)), HEIF))
+
+    assert close(picture.getpixel((64, 64)), images.P3_RED, 4)  # type: ignore[arg-type]  # no profile: as coded
+    assert close(picture.getpixel((192, 64)), (120, 120, 120), 4)  # type: ignore[arg-type]
+
+
+def test_an_avif_is_published_upright_without_its_metadata() -> None:
+    """Pillow hands the AVIF's irot over as the EXIF orientation and leaves the pixels as coded."""
+    data = images.avif_photo((900, 600))
+    assert images.heif_property(data, b"irot") == b"\x03"
+
+    rendered = render_variants(data, AVIF)
+
+    assert (rendered.width, rendered.height) == (900, 600)
+    picture = large(rendered)
+    assert close(picture.getpixel((774, 72)), images.SUN_RED, 8)  # type: ignore[arg-type]  # top-right
+    assert not close(picture.getpixel((126, 72)), images.SUN_RED, 60)  # type: ignore[arg-type]
+    no_metadata(rendered)
+
+
+def test_every_accepted_type_has_a_format() -> None:
+    assert set(imaging.FORMATS) == {JPEG, PNG, WEBP, HEIC, HEIF, AVIF}
+
+
+# ------------------------------------------------------------------ the BlurHash placeholder
+def average_colour(picture: Image.Image) -> tuple[int, ...]:
+    """The mean of the picture's light, as BlurHash's average colour is: in linear light, per
+    channel, then sRGB-encoded (https://github.com/woltapp/blurhash/blob/master/Algorithm.md)."""
+    means = []
+    for channel in picture.convert("RGB").split():
+        counts = channel.histogram()
+        total = sum(count * blurhash.srgb_to_linear(level) for level, count in enumerate(counts))
+        means.append(srgb(total / sum(counts)))
+    return tuple(means)
+
+
+def hash_average(hash_: str) -> tuple[int, int, int]:
+    """The hash's average colour: its DC term, characters 3 to 6, base 83, as 8-bit sRGB."""
+    value = 0
+    for character in hash_[2:6]:
+        value = value * 83 + BASE83.index(character)
+    return (value >> 16, (value >> 8) & 255, value & 255)
+
+
+BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
+
+
+def test_the_blurhash_is_a_4x3_hash_of_the_picture_and_the_same_every_time() -> None:
+    data = images.scene_jpeg((640, 480), variant=2)  # a blue sky over blue water
+
+    rendered = render_variants(data, JPEG)
+
+    assert len(rendered.blurhash) == 4 + 2 * 4 * 3
+    assert blurhash.components(rendered.blurhash) == (4, 3)
+    red, green, blue = hash_average(rendered.blurhash)
+    assert blue > red + 40
+    assert blue > green
+    assert close((red, green, blue), average_colour(large(rendered)), 6)
+    assert render_variants(data, JPEG).blurhash == rendered.blurhash
+
+
+def test_the_blurhash_is_of_the_picture_as_shown() -> None:
+    """Stored on its side with EXIF orientation 6, red over blue as shown: the hash's top is red."""
+    rendered = render_variants(images.red_over_blue_jpeg(orientation=6), JPEG)
+
+    decoded = blurhash.decode(rendered.blurhash, 4, 6)
+    top, bottom = decoded[0], decoded[-1]
+    assert all(red > blue + 100 for red, _, blue in top), top
+    assert all(blue > red + 100 for red, _, blue in bottom), bottom
+
+
+# ------------------------------------------------------------------ nothing cropped, stretched or blown up
+@pytest.mark.parametrize(
+    ("size", "medium", "large_size"),
+    [((1200, 3000), (640, 1600), (1080, 2700)), ((3000, 1000), (640, 213), (1080, 360))],
+    ids=["tall", "wide"],
+)
+def test_a_tall_or_wide_photo_keeps_its_proportions_and_all_of_its_picture(
+    size: tuple[int, int], medium: tuple[int, int], large_size: tuple[int, int]
+) -> None:
+    rendered = render_variants(images.jpeg(size), JPEG)
+
+    assert sizes(rendered) == {"thumbnail": (150, 150), "medium": medium, "large": large_size}
+    picture = large(rendered)
+    width, height = picture.size
+    # _picture()'s red marker covers the top-left quarter of each side: not cropped, not stretched.
+    assert close(picture.getpixel((width // 4 - 8, height // 4 - 8)), (255, 0, 0), 40)  # type: ignore[arg-type]
+    assert not close(picture.getpixel((width // 4 + 8, height // 4 + 8)), (255, 0, 0), 80)  # type: ignore[arg-type]
+
+
+def test_a_photo_narrower_than_the_large_size_is_never_blown_up() -> None:
+    rendered = render_variants(images.jpeg((700, 525)), JPEG)
+
+    assert sizes(rendered) == {"thumbnail": (150, 150), "medium": (640, 480), "large": (700, 525)}
