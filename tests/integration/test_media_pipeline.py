@@ -471,9 +471,11 @@ def test_a_post_rejected_by_the_sweep_while_the_worker_renders_stays_rejected_an
 ) -> None:
     real_store = MediaProcessor.store
 
-    def store_after_the_sweep(self: MediaProcessor, post: PostRow, rendered: imaging.Rendered) -> dict[str, str]:
+    def store_after_the_sweep(
+        self: MediaProcessor, post: PostRow, index: int, rendered: imaging.Rendered
+    ) -> dict[str, str]:
         pipeline.sweep(utc_now() + timedelta(hours=2))  # the deadline passes while the worker renders
-        return real_store(self, post, rendered)
+        return real_store(self, post, index, rendered)
 
     monkeypatch.setattr(MediaProcessor, "store", store_after_the_sweep)
     data = images.jpeg()

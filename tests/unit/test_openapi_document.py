@@ -102,7 +102,14 @@ def test_the_validators_constraints_are_in_the_document(document: dict[str, Any]
     schemas = document["components"]["schemas"]
     assert schemas["SignupRequest"]["properties"]["username"]["pattern"] == "^[A-Za-z0-9_]{3,30}$"
     post = schemas["CreatePostRequest"]["properties"]
-    assert post["content_type"]["enum"] == ["image/jpeg", "image/png", "image/webp"]
+    photo_types = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"]
+    assert post["content_type"]["enum"] == photo_types
+    assert post["media"]["maxItems"] == 10
+    assert post["media"]["minItems"] == 1
+    item = schemas["MediaItemRequest"]["properties"]
+    assert item["content_type"]["enum"] == photo_types
+    assert item["alt_text"]["maxLength"] == 1500
+    assert {"required": ["media"]} in schemas["CreatePostRequest"]["oneOf"]
     assert post["content_length"]["maximum"] == 20 * 1024 * 1024
     assert post["title"]["maxLength"] == 120
     assert schemas["CreatePostRequest"]["additionalProperties"] is False

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 PostStatus = Literal["pending_upload", "processing", "published", "rejected"]
 # The photo types POST /posts accepts (any other is 415), and the largest photo (more is 413).
-PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif")
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
+# A post carries 1 to 10 photos (the many-item form), each described by up to 1,500 characters.
+MAX_MEDIA_ITEMS = 10
+MAX_ALT_TEXT = 1500
 # An Idempotency-Key: 1 to 255 visible ASCII characters.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
@@ -26,21 +30,71 @@ def _not_blank(value: str) -> str:
 NOT_BLANK = {"pattern": r"\S"}
 
 
-class CreatePostRequest(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120, json_schema_extra=NOT_BLANK), AfterValidator(_not_blank)]
-    caption: str = Field(default="", max_length=2200)
-    # Checked by the service, not here: an unaccepted type is 415 and too large is 413.
-    content_type: str = Field(
+ContentType = Annotated[
+    str,
+    # Checked by the service, not here: an unaccepted type is 415.
+    Field(
         min_length=1,
         max_length=100,
         description="The photo's media type; any other is 415.",
         json_schema_extra={"enum": list(PHOTO_CONTENT_TYPES)},
-    )
-    content_length: int = Field(
+    ),
+]
+ContentLength = Annotated[
+    int,
+    # Checked by the service, not here: larger than 20 MiB is 413.
+    Field(
         ge=1,
         description="The photo's size in bytes; the upload must not exceed it. Larger than 20 MiB is 413.",
         json_schema_extra={"maximum": MAX_PHOTO_BYTES},
+    ),
+]
+
+
+class MediaItemRequest(RequestModel):
+    """One photo of a post made in the many-item form."""
+
+    content_type: ContentType
+    content_length: ContentLength
+    alt_text: str = Field(
+        default="", max_length=MAX_ALT_TEXT, description="What the photo shows, for people who cannot see it."
     )
+
+
+class CreatePostRequest(RequestModel):
+    """Either the single-photo form (`content_type` and `content_length`) or the many-item form
+    (`media`: 1 to 10 photos, in the order they are shown); a body with both or neither is 422."""
+
+    # The document says "one form or the other" as JSON Schema does (a body with all three matches
+    # both branches, so neither); the fields are optional in the document, not nullable.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["content_type", "content_length"]}, {"required": ["media"]}]}
+    )
+
+    title: Annotated[str, Field(min_length=1, max_length=120, json_schema_extra=NOT_BLANK), AfterValidator(_not_blank)]
+    caption: str = Field(default="", max_length=2200)
+    content_type: ContentType | SkipJsonSchema[None] = None
+    content_length: ContentLength | SkipJsonSchema[None] = None
+    media: (
+        Annotated[list[MediaItemRequest], Field(min_length=1, max_length=MAX_MEDIA_ITEMS)] | SkipJsonSchema[None]
+    ) = Field(default=None, description="The many-item form: one entry per photo, in order; each gets its own upload.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CreatePostRequest:
+        single = self.content_type is not None or self.content_length is not None
+        if self.media is not None and single:
+            raise ValueError("give either media (the many-item form) or content_type and content_length, not both")
+        if self.media is None and (self.content_type is None or self.content_length is None):
+            raise ValueError("give content_type and content_length, or media (1 to 10 items)")
+        return self
+
+    def items(self) -> list[MediaItemRequest]:
+        """The post's photos in order, whichever form the body used."""
+        if self.media is not None:
+            return self.media
+        assert self.content_type is not None
+        assert self.content_length is not None
+        return [MediaItemRequest(content_type=self.content_type, content_length=self.content_length)]
 
 
 class MediaUrls(BaseModel):
@@ -50,6 +104,20 @@ class MediaUrls(BaseModel):
     medium: str = Field(description="640 px wide (never upscaled).")
     large: str = Field(description="1080 px wide (never upscaled).")
     original: str = Field(description="The file as uploaded.")
+
+
+class MediaItem(BaseModel):
+    """One photo of a post, as shown."""
+
+    type: Literal["image", "video"] = Field(description="`image` (videos come as `video`).")
+    alt_text: str = Field(description="The author's description of the photo; empty if none was given.")
+    width: int = Field(description="Pixels, as shown (orientation applied).")
+    height: int = Field(description="Pixels, as shown (orientation applied).")
+    blurhash: str | None = Field(
+        description="A BlurHash (https://blurha.sh, 4x3 components) of the picture, for a placeholder while it "
+        "loads; null only for photos published before placeholders were made."
+    )
+    variants: MediaUrls
 
 
 class Post(BaseModel):
@@ -64,6 +132,10 @@ class Post(BaseModel):
     media: MediaUrls | None
     width: int | None
     height: int | None
+    media_items: list[MediaItem] = Field(
+        description="The post's photos in the order they were sent (empty until it is published); `media`, "
+        "`width` and `height` describe the first."
+    )
     like_count: int
     comment_count: int
     liked_by_me: bool
@@ -79,7 +151,8 @@ class Upload(BaseModel):
 
 class CreatedPost(BaseModel):
     post: Post
-    upload: Upload
+    upload: Upload = Field(description="The first photo's upload.")
+    uploads: list[Upload] = Field(description="One upload per photo, in the order of the request.")
 
 
 class PostList(BaseModel):

@@ -1,4 +1,13 @@
-"""The media pipeline's use case: an uploaded original becomes a published (or rejected) post.
+"""The media pipeline's use case: uploaded originals become a published (or rejected) post.
+
+A post has 1 to 10 items, each uploaded on its own and announced by its own event; each is
+checked and rendered on its own, and recorded on the post (a conditional write on the post still
+being in flight). The worker that records the last item publishes the post, in the same
+transaction when it can see that every other item is already recorded; otherwise the recording
+write answers the post as it now is, and whoever sees every item recorded publishes. Publishing is
+conditional on the post being in flight and every item recorded, so it happens exactly once
+whatever order the events come in and however often they are repeated. One refused item rejects
+the whole post (its reason names the item) and its other items' variants are deleted.
 
 Safe to run twice, in any order, and to die between any two steps: each step is idempotent and
 every status change is conditional on the status it moves from. A transient failure (S3, DynamoDB)
@@ -19,9 +28,9 @@ from urllib.parse import unquote_plus
 
 from photofeed.config import Settings, get_settings
 from photofeed.imaging import RejectedImage, Rendered, render_variants
-from photofeed.storage.media import MediaStore, parse_upload_key
-from photofeed.storage.posts import IN_FLIGHT, PUBLISHED, PostRepository
-from photofeed.storage.tables import PostRow
+from photofeed.storage.media import MediaStore, item_number, parse_upload_key
+from photofeed.storage.posts import IN_FLIGHT, PUBLISHED, PostRepository, items_of
+from photofeed.storage.tables import ItemRow, MediaKeys, PostRow
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,9 @@ def uploads_in_notification(body: str) -> list[UploadEvent]:
 
 
 class MediaProcessor:
+    """One upload (one item of a post) at a time: check it, render it, record it; the worker that
+    records a post's last item publishes the post."""
+
     def __init__(self, posts: PostRepository, media: MediaStore, settings: Settings | None = None) -> None:
         self._posts = posts
         self._media = media
@@ -74,51 +86,93 @@ class MediaProcessor:
         post = self._posts.find(post_id)
         if post is None or post.author_id != author_id or post.status not in IN_FLIGHT:
             return Outcome.IGNORED  # unknown, someone else's key, or already done: nothing to redo
+        items = items_of(post)
+        index = next((i for i, item in enumerate(items) if item.upload_key == upload.key), None)
+        if index is None:
+            log.warning("no item of post %s is uploaded to %s", post.id, upload.key)
+            return Outcome.IGNORED
+        if items[index].media is not None:
+            # Rendered and recorded before (a repeated event, or a worker that died after
+            # recording): only the publish may be left to do.
+            return self.publish(post, None)
         if not self.claim(post):
             return Outcome.IGNORED
-        reason = self.check_upload(post, upload)
+        reason = self.check_upload(items[index], upload)
         if reason is None:
             try:
-                rendered = self.render(post, upload)
+                rendered = self.render(items[index], upload)
             except RejectedImage as rejected:
                 reason = str(rejected)
         if reason is not None:
-            self._posts.reject(post.id, reason)
-            return Outcome.REJECTED
-        keys = self.store(post, rendered)
-        return self.publish(post, rendered, keys, upload)
+            return self.reject(post, index, reason)
+        keys = self.store(post, index, rendered)
+        done = ItemRow(
+            content_type=items[index].content_type,
+            content_length=items[index].content_length,
+            alt_text=items[index].alt_text,
+            upload_key=upload.key,
+            upload_version=upload.version_id,
+            width=rendered.width,
+            height=rendered.height,
+            blurhash=rendered.blurhash,
+            media=MediaKeys(**keys),
+        )
+        if all(item.media is not None for i, item in enumerate(items) if i != index):
+            return self.publish(post, (index, done))  # the last item: recorded and published at once
+        recorded = self._posts.complete_item(post, index, done)
+        if recorded is None:
+            return self._left_flight(post.id)
+        return self.publish(recorded, None)
 
     # Each step below is one unit of work; a crash between any two is recovered by a retry.
     def claim(self, post: PostRow) -> bool:
         return self._posts.mark_processing(post.id)
 
-    def check_upload(self, post: PostRow, upload: UploadEvent) -> str | None:
+    def check_upload(self, item: ItemRow, upload: UploadEvent) -> str | None:
         """S3 enforces the POST policy on AWS (not locally): check size and type again here."""
         found = self._media.inspect_upload(upload.key, upload.version_id)
         if found is None:
             raise FileNotFoundError(f"{upload.key} is not in the uploads bucket (yet)")
-        limit = min(int(post.content_length), self._settings.max_upload_bytes)
+        limit = min(int(item.content_length), self._settings.max_upload_bytes)
         if found.size > limit:
             return f"the file is {found.size} bytes; {limit} were announced"
         if found.size == 0:
             return "the file is empty"
-        if found.content_type.split(";")[0].strip().lower() != post.content_type:
-            return f"the file was stored as {found.content_type or 'no type'}, not {post.content_type}"
+        if found.content_type.split(";")[0].strip().lower() != item.content_type:
+            return f"the file was stored as {found.content_type or 'no type'}, not {item.content_type}"
         return None
 
-    def render(self, post: PostRow, upload: UploadEvent) -> Rendered:
+    def render(self, item: ItemRow, upload: UploadEvent) -> Rendered:
         data = self._media.read_upload(upload.key, upload.version_id)
-        return render_variants(data, post.content_type, self._settings.max_image_pixels)
+        return render_variants(data, item.content_type, self._settings.max_image_pixels)
 
-    def store(self, post: PostRow, rendered: Rendered) -> dict[str, str]:
-        return self._media.store_variants(post.id, rendered.variants)
+    def store(self, post: PostRow, index: int, rendered: Rendered) -> dict[str, str]:
+        return self._media.store_variants(post.id, rendered.variants, item_number(items_of(post)[index].upload_key))
 
-    def publish(self, post: PostRow, rendered: Rendered, keys: dict[str, str], upload: UploadEvent) -> Outcome:
-        if self._posts.publish(post, rendered.width, rendered.height, keys, upload.version_id):
-            return Outcome.PUBLISHED
-        latest = self._posts.find(post.id)
-        if latest is None or latest.status != PUBLISHED:
-            # Deleted, or rejected by the stuck-post rule, while we worked: leave nothing behind.
-            # (Published by a duplicate of this event instead: the variants are the same keys.)
+    def reject(self, post: PostRow, index: int, reason: str) -> Outcome:
+        """The whole post is rejected, its reason naming the item when it has several; the
+        variants of its other items, if any were made, go."""
+        if len(items_of(post)) > 1:
+            reason = f"item {index + 1}: {reason}"
+        if self._posts.reject(post.id, reason) and len(items_of(post)) > 1:
             self._media.delete_variants(post.id)
+        return Outcome.REJECTED
+
+    def publish(self, post: PostRow, done: tuple[int, ItemRow] | None) -> Outcome:
+        if all(item.media is not None for i, item in enumerate(items_of(post)) if done is None or i != done[0]):
+            if self._posts.publish(post, done):
+                return Outcome.PUBLISHED
+            return self._left_flight(post.id)
+        return Outcome.IGNORED  # other items are still on their way: the last one publishes
+
+    def _left_flight(self, post_id: str) -> Outcome:
+        """After a conditional write that found the post no longer in flight."""
+        latest = self._posts.find(post_id)
+        if latest is not None and latest.status in IN_FLIGHT:
+            raise RuntimeError(f"post {post_id} is still in flight but could not be published; retrying")
+        if latest is None or latest.status != PUBLISHED:
+            # Deleted, or rejected (another item refused, or the stuck-post rule) while we worked:
+            # leave nothing behind. (Published by a duplicate of this event instead: the variants
+            # are the same keys.)
+            self._media.delete_variants(post_id)
         return Outcome.IGNORED

@@ -11,16 +11,24 @@ from ulid import ULID
 from photofeed.clock import now_iso
 from photofeed.config import Settings, get_settings
 from photofeed.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from photofeed.imaging import FORMATS
-from photofeed.models.posts import IDEMPOTENCY_KEY_PATTERN, CreatedPost, CreatePostRequest, MediaUrls, Post, Upload
+from photofeed.models.posts import (
+    IDEMPOTENCY_KEY_PATTERN,
+    PHOTO_CONTENT_TYPES,
+    CreatedPost,
+    CreatePostRequest,
+    MediaItem,
+    MediaUrls,
+    Post,
+    Upload,
+)
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
 from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.media import MediaStore, upload_key
-from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository
-from photofeed.storage.tables import PostRow
+from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository, items_of
+from photofeed.storage.tables import ItemRow, MediaKeys, PostRow
 from photofeed.storage.users import UserRepository
 
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -52,14 +60,7 @@ class PostPresenter:
         ]
 
     def _one(self, row: PostRow, author: UserSummary, liked_by_me: bool) -> Post:
-        media = None
-        if row.status == PUBLISHED and row.media is not None:
-            media = MediaUrls(
-                thumbnail=self._media.signed_media_url(row.media.thumbnail, self._ttl),
-                medium=self._media.signed_media_url(row.media.medium, self._ttl),
-                large=self._media.signed_media_url(row.media.large, self._ttl),
-                original=self._media.signed_original_url(row.upload_key, row.upload_version, self._ttl),
-            )
+        items = self._items(row) if row.status == PUBLISHED else []
         return Post(
             id=row.id,
             author=author,
@@ -67,13 +68,36 @@ class PostPresenter:
             caption=row.caption,
             status=row.status,
             created_at=row.created_at,
-            media=media,
+            media=items[0].variants if items else None,
             width=int(row.width) if row.width is not None else None,
             height=int(row.height) if row.height is not None else None,
+            media_items=items,
             like_count=int(row.like_count),
             comment_count=int(row.comment_count),
             liked_by_me=liked_by_me,
             rejection_reason=row.rejection_reason,
+        )
+
+    def _items(self, row: PostRow) -> list[MediaItem]:
+        return [
+            MediaItem(
+                type="image",
+                alt_text=item.alt_text or "",
+                width=int(item.width),
+                height=int(item.height),
+                blurhash=item.blurhash,
+                variants=self._urls(item.media, item),
+            )
+            for item in items_of(row)
+            if item.media is not None and item.width is not None and item.height is not None
+        ]
+
+    def _urls(self, keys: MediaKeys, item: ItemRow) -> MediaUrls:
+        return MediaUrls(
+            thumbnail=self._media.signed_media_url(keys.thumbnail, self._ttl),
+            medium=self._media.signed_media_url(keys.medium, self._ttl),
+            large=self._media.signed_media_url(keys.large, self._ttl),
+            original=self._media.signed_original_url(item.upload_key, item.upload_version, self._ttl),
         )
 
 
@@ -98,10 +122,19 @@ class PostService:
         self._presenter = PostPresenter(users, media, self._settings)
 
     def create(self, caller_id: str, request: CreatePostRequest, idempotency_key: str | None) -> CreatedPost:
-        if request.content_type not in FORMATS:
-            raise UnsupportedMediaType(f"{request.content_type} is not accepted: use one of {', '.join(FORMATS)}")
-        if request.content_length > self._settings.max_upload_bytes:
-            raise PayloadTooLarge(f"photos may be at most {self._settings.max_upload_bytes} bytes")
+        """A post in `pending_upload` and one presigned POST per item, in order. Raises
+        UnsupportedMediaType (415) for a type not accepted, PayloadTooLarge (413) for an item over
+        the size limit, ValidationFailed (422) for a malformed Idempotency-Key, Conflict (409) when
+        the key's post was deleted."""
+        many = request.media is not None
+        for number, item in enumerate(request.items(), start=1):
+            where = f"media[{number - 1}]: " if many else ""
+            if item.content_type not in PHOTO_CONTENT_TYPES:
+                raise UnsupportedMediaType(
+                    f"{where}{item.content_type} is not accepted: use one of {', '.join(PHOTO_CONTENT_TYPES)}"
+                )
+            if item.content_length > self._settings.max_upload_bytes:
+                raise PayloadTooLarge(f"{where}photos may be at most {self._settings.max_upload_bytes} bytes")
         if idempotency_key is None:
             post_id = self._create(caller_id, request)
         else:
@@ -111,7 +144,8 @@ class PostService:
             post_id = self._idempotency.once(
                 f"create-post:{caller_id}",
                 idempotency_key,
-                request.model_dump(),
+                # Without the fields left out, a single-photo body fingerprints as it always has.
+                request.model_dump(exclude_none=True),
                 lambda: self._create(caller_id, request),
             )
         row = self._posts.find(post_id)
@@ -119,13 +153,25 @@ class PostService:
             # A retry of a request whose post was deleted meanwhile: that post will not come back,
             # and a new one under the same key would break the key's promise.
             raise Conflict("the post made with this Idempotency-Key was deleted; use a new key for a new post")
-        upload = self._media.presigned_upload(
-            row.upload_key, row.content_type, int(row.content_length), self._settings.upload_url_ttl_seconds
-        )
-        return CreatedPost(post=self._presenter.present([row])[0], upload=Upload(**upload))
+        ttl = self._settings.upload_url_ttl_seconds
+        uploads = [
+            Upload(**self._media.presigned_upload(item.upload_key, item.content_type, int(item.content_length), ttl))
+            for item in items_of(row)
+        ]
+        return CreatedPost(post=self._presenter.present([row])[0], upload=uploads[0], uploads=uploads)
 
     def _create(self, caller_id: str, request: CreatePostRequest) -> str:
         post_id = new_post_id()
+        many = request.media is not None
+        items = [
+            ItemRow(
+                content_type=item.content_type,
+                content_length=item.content_length,
+                alt_text=item.alt_text,
+                upload_key=upload_key(caller_id, post_id, number if many else None),
+            )
+            for number, item in enumerate(request.items(), start=1)
+        ]
         self._posts.create(
             PostRow(
                 id=post_id,
@@ -134,9 +180,10 @@ class PostService:
                 caption=request.caption,
                 status=PENDING_UPLOAD,
                 created_at=now_iso(),
-                content_type=request.content_type,
-                content_length=request.content_length,
-                upload_key=upload_key(caller_id, post_id),
+                content_type=items[0].content_type,
+                content_length=items[0].content_length,
+                upload_key=items[0].upload_key,
+                items=items,
             )
         )
         return post_id

@@ -20,20 +20,32 @@ class UploadedObject:
     version_id: str | None
 
 
-def upload_key(author_id: str, post_id: str) -> str:
-    return f"uploads/{author_id}/{post_id}"
+def upload_key(author_id: str, post_id: str, item: int | None = None) -> str:
+    """Where a post's photo is uploaded: `uploads/<author>/<post>` for a post made in the
+    single-photo form, `uploads/<author>/<post>/<n>` for item n (1-based) of the many-item form."""
+    return f"uploads/{author_id}/{post_id}" + ("" if item is None else f"/{item}")
 
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
     """(author_id, post_id) of an upload key, or None for a key this system did not hand out."""
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] != "uploads" or not all(parts[1:]):
+    if len(parts) not in (3, 4) or parts[0] != "uploads" or not all(parts[1:]):
+        return None
+    if len(parts) == 4 and not (parts[3].isdecimal() and parts[3] == str(int(parts[3]))):
         return None
     return parts[1], parts[2]
 
 
-def variant_key(post_id: str, variant: str) -> str:
-    return f"posts/{post_id}/{variant}.jpg"
+def variant_key(post_id: str, variant: str, item: int | None = None) -> str:
+    """`posts/<post>/<variant>.jpg`, or `posts/<post>/<n>/<variant>.jpg` for item n of the
+    many-item form: every variant of a post lies under `posts/<post>/`."""
+    return f"posts/{post_id}/" + ("" if item is None else f"{item}/") + f"{variant}.jpg"
+
+
+def item_number(key: str) -> int | None:
+    """The item number n of an upload key `uploads/<author>/<post>/<n>`; None for a single photo's."""
+    parts = key.split("/")
+    return int(parts[3]) if len(parts) == 4 else None
 
 
 class MediaStore:
@@ -70,10 +82,11 @@ class MediaStore:
         answer = self._s3.get_object(Bucket=self._uploads, Key=key, **({"VersionId": version_id} if version_id else {}))
         return bytes(answer["Body"].read())
 
-    def store_variants(self, post_id: str, variants: dict[str, bytes]) -> dict[str, str]:
+    def store_variants(self, post_id: str, variants: dict[str, bytes], item: int | None = None) -> dict[str, str]:
+        """Write the variants of a photo (item n of the post, or its single photo); their keys."""
         keys = {}
         for name, data in variants.items():
-            key = variant_key(post_id, name)
+            key = variant_key(post_id, name, item)
             self._s3.put_object(
                 Bucket=self._media,
                 Key=key,
@@ -85,10 +98,13 @@ class MediaStore:
         return keys
 
     def delete_variants(self, post_id: str) -> None:
-        self._s3.delete_objects(
-            Bucket=self._media,
-            Delete={"Objects": [{"Key": variant_key(post_id, name)} for name in VARIANTS], "Quiet": True},
-        )
+        """Delete every variant of every item of the post (everything under `posts/<post>/`):
+        one list and one batch delete per 1,000 keys. Idempotent."""
+        prefix = f"posts/{post_id}/"
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._media, Prefix=prefix):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self._media, Delete={"Objects": keys, "Quiet": True})
 
     def signed_media_url(self, key: str, ttl: int) -> str:
         return str(

@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from photofeed.clock import now_iso
 from photofeed.errors import Conflict, Forbidden, NotFound
 from photofeed.pagination import Page, decode_cursor, encode_cursor
-from photofeed.storage.tables import MediaKeys, PostRow, UserRow, bind_tables
+from photofeed.storage.tables import ItemRow, PostRow, UserRow, bind_tables
 
 PENDING_UPLOAD = "pending_upload"
 PROCESSING = "processing"
@@ -34,6 +34,32 @@ IN_FLIGHT_SHARDS = 16
 def in_flight_shard(post_id: str) -> str:
     """The in-flight index's partition a post is listed in: 16 of them share the writes."""
     return format(hashlib.blake2b(post_id.encode(), digest_size=1).digest()[0] % IN_FLIGHT_SHARDS, "x")
+
+
+def items_of(post: PostRow) -> list[ItemRow]:
+    """The post's photos in order. A post made before posts had several has one, described by the
+    post's own fields."""
+    if post.items:
+        return list(post.items)
+    return [
+        ItemRow(
+            content_type=post.content_type,
+            content_length=post.content_length,
+            alt_text="",
+            upload_key=post.upload_key,
+            upload_version=post.upload_version,
+            width=post.width,
+            height=post.height,
+            blurhash=None,
+            media=post.media,
+        )
+    ]
+
+
+def _item_path(index: int) -> Any:
+    """The document path `items[index]`, whose attributes are ItemRow's (PynamoDB types it as a
+    bare Path)."""
+    return PostRow.items[index]
 
 
 def _condition_failed(error: Exception) -> bool:
@@ -99,25 +125,72 @@ class PostRepository:
             raise
         return True
 
-    def publish(
-        self, post: PostRow, width: int, height: int, media: dict[str, str], upload_version: str | None
-    ) -> bool:
-        """processing -> published, and the author's post_count + 1, together. False if the post
-        already left processing (published before, rejected, or deleted meanwhile)."""
+    def complete_item(self, post: PostRow, index: int, done: ItemRow) -> PostRow | None:
+        """Record item `index` of a post in flight as rendered (`done` carries its size, BlurHash,
+        variant keys and upload version), and return the post as it is now (every other worker's
+        items included: the write's own answer, so the worker that completes the last item sees
+        it). None if the post left flight meanwhile (rejected or deleted)."""
+        item = _item_path(index)
+        actions: list[Action] = [
+            item.width.set(done.width),
+            item.height.set(done.height),
+            item.blurhash.set(done.blurhash),
+            item.media.set(done.media),
+        ]
+        if done.upload_version:
+            actions.append(item.upload_version.set(done.upload_version))
+        row = PostRow(id=post.id)
+        try:
+            condition = PostRow.status.is_in(*IN_FLIGHT) & (item.upload_key == done.upload_key)
+            row.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if _condition_failed(error):
+                return None
+            raise
+        return row
+
+    def publish(self, post: PostRow, done: tuple[int, ItemRow] | None = None) -> bool:
+        """processing -> published, and the author's post_count + 1, together; only when every item
+        is rendered (`done`: the item this worker has just rendered, written in the same
+        transaction). The post's `media`, `width`, `height` and `upload_version` are its first
+        item's. False if the post already left processing (published before, rejected, or
+        deleted meanwhile) or an item is not rendered yet."""
+        items = items_of(post)
+        if done is not None:
+            items[done[0]] = done[1]
+        first = items[0]
+        if any(item.media is None for item in items) or first.width is None or first.height is None:
+            return False
         actions: list[Action] = [
             PostRow.status.set(PUBLISHED),
             PostRow.published_at.set(now_iso()),
             PostRow.published_author_id.set(post.author_id),
-            PostRow.width.set(width),
-            PostRow.height.set(height),
-            PostRow.media.set(MediaKeys(**media)),
+            PostRow.width.set(first.width),
+            PostRow.height.set(first.height),
+            PostRow.media.set(first.media),
             PostRow.in_flight_shard.remove(),
         ]
-        if upload_version:
-            actions.append(PostRow.upload_version.set(upload_version))
+        if first.upload_version:
+            actions.append(PostRow.upload_version.set(first.upload_version))
+        condition = PostRow.status.is_in(*IN_FLIGHT)
+        if post.items:
+            for index, item in enumerate(items):
+                path = _item_path(index)
+                if done is not None and index == done[0]:
+                    actions += [
+                        path.width.set(item.width),
+                        path.height.set(item.height),
+                        path.blurhash.set(item.blurhash),
+                        path.media.set(item.media),
+                    ]
+                    if item.upload_version:
+                        actions.append(path.upload_version.set(item.upload_version))
+                    condition &= path.upload_key == item.upload_key
+                else:
+                    condition &= path.media.exists()
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(PostRow(id=post.id), actions=actions, condition=PostRow.status.is_in(*IN_FLIGHT))
+                tx.update(PostRow(id=post.id), actions=actions, condition=condition)
                 tx.update(UserRow(id=post.author_id), actions=[UserRow.post_count.add(1)])
         except TransactWriteError as error:
             if _condition_failed(error):

@@ -122,6 +122,21 @@ class MediaKeys(MapAttribute[str, str]):
     large = UnicodeAttribute()
 
 
+class ItemRow(MapAttribute[str, Any]):
+    """One photo of a post: what the client announced, then, once the media worker has rendered
+    it, what it made (`media` set means done)."""
+
+    content_type = UnicodeAttribute()
+    content_length = NumberAttribute()
+    alt_text = UnicodeAttribute(default="")
+    upload_key = UnicodeAttribute()
+    upload_version = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    blurhash = UnicodeAttribute(null=True)
+    media = MediaKeys(null=True)
+
+
 class PostRow(Model):
     """A post, keyed by a ULID (time-sortable). `status` only moves forward:
     pending_upload -> processing -> published | rejected, and any of them -> deleted."""
@@ -148,6 +163,10 @@ class PostRow(Model):
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     media = MediaKeys(null=True)
+    # The post's photos in order (posts made before several were allowed have none: their one photo
+    # is described by the fields above). `content_type`, `content_length`, `upload_key` and, once
+    # published, `media`, `width` and `height` above describe the first item.
+    items = ListAttribute[ItemRow](of=ItemRow, null=True)
     like_count = NumberAttribute(default=0)
     comment_count = NumberAttribute(default=0)
     published_by_author = PublishedByAuthor()
