@@ -51,7 +51,15 @@ FORMATS = {
 THUMBNAIL = 150
 MEDIUM_WIDTH = 640
 LARGE_WIDTH = 1080
-JPEG_QUALITY = 85
+# Measured with `python -m tools.jpeg_quality` (five real photos at 1080 and 640 px wide, SSIM
+# against the picture before encoding). 4:2:0 and 4:4:4 keep the same luma at a given quality;
+# 4:4:4 costs a third more bytes for colour detail, and at equal bytes (4:4:4 q75, 119 KB a large
+# variant, vs 4:2:0 q85, 123 KB) 4:2:0 keeps more of the detail the eye sees (luma SSIM 0.9897
+# vs 0.9837). Quality 88 is the lowest whose luma SSIM reaches 0.99 at 1080 px (0.9916; 85 gives
+# 0.9897): 13% more bytes than 85 (139 vs 123 KB large, 64 vs 57 KB medium) for a fifth less
+# loss. Past it each step costs more: 90 is +10%, 95 is +55% more bytes again.
+JPEG_QUALITY = 88
+JPEG_SUBSAMPLING = "4:2:0"
 # The largest width or height libjpeg writes: a variant of a very tall picture is scaled to fit.
 JPEG_MAX_SIDE = 65_500
 # Compressed PNG metadata (zTXt, iTXt, iCCP chunks) is inflated to at most this many bytes in all.
@@ -480,5 +488,5 @@ def _scale_to_width(image: Image.Image, width: int, original_width: int) -> Imag
 
 def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    image.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING, optimize=True, progressive=True)
     return out.getvalue()
