@@ -25,6 +25,7 @@ from photofeed.storage.tables import FollowRow, PostRow, UserRow
 from tests import images
 from tests.conftest import REGION, TEMPLATE, LocalAws, api_event, local_aws_context
 from tests.integration.drain import SqsDriver, StreamDriver
+from tests.integration.feed_world import publish_row
 
 CONTEXT = LambdaContext("bench", 1024, "arn:aws:lambda:us-east-1:123456789012:function:bench", 30)
 
@@ -179,7 +180,7 @@ def bench_time_to_feed(local_aws: LocalAws, client: redis.Redis, followers: int 
         row = processing_post(author)
         post_id = row.id
         started = time.perf_counter()
-        assert wiring.post_repository().publish(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"}, None)
+        assert publish_row(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"})
         posts_stream.drain()
         fanout.drain(rounds=100)
         elapsed = time.perf_counter() - started
@@ -261,20 +262,21 @@ def bench_memory(client: redis.Redis, feeds: int = 200) -> dict[str, Any]:
     }
 
 
-def bench_cost_per_post(local_aws: LocalAws, client: redis.Redis, followers: int = 10) -> dict[str, Any]:
-    """Every AWS call and Lambda invocation from POST /posts to the post in its followers' feeds."""
+def bench_cost_per_post(
+    local_aws: LocalAws, client: redis.Redis, followers: int = 10, items: int = 1
+) -> dict[str, Any]:
+    """Every AWS call and Lambda invocation from POST /posts to the post in its followers' feeds,
+    for a post of `items` photos (the single-photo form for one); for several, also the time from
+    the last upload to the post published (in-process: the worker's own time, no queue polling)
+    and the size of the post's JSON in the post cache."""
     from tests.integration.helpers import route, sign_up
 
-    author = sign_up(local_aws, CONTEXT, "costauthor")
-    fans = [sign_up(local_aws, CONTEXT, f"costfan{index}") for index in range(followers)]
+    name = f"costauthor{items}"
+    author = sign_up(local_aws, CONTEXT, name)
+    fans = [sign_up(local_aws, CONTEXT, f"costfan{items}x{index}") for index in range(followers)]
     for fan in fans:
         route(
-            local_aws,
-            CONTEXT,
-            "api_follow.json",
-            fan,
-            path="/users/costauthor/follow",
-            path_parameters={"username": "costauthor"},
+            local_aws, CONTEXT, "api_follow.json", fan, path=f"/users/{name}/follow", path_parameters={"username": name}
         )
         wiring.feed_service().page(fan["id"], 5, None)
     media_queue = SqsDriver(local_aws, "MediaQueue", "ProcessMediaFunction", CONTEXT)
@@ -285,26 +287,36 @@ def bench_cost_per_post(local_aws: LocalAws, client: redis.Redis, followers: int
     posts_stream.drain()
     follows_stream.drain()
     fanout.drain()
-    data = images.jpeg((1600, 1200))
+    files = [images.scene_jpeg((1600, 1200), variant=index) for index in range(items)]
+    if items == 1:
+        body: dict[str, Any] = {"title": "Cost", "content_type": "image/jpeg", "content_length": len(files[0])}
+    else:
+        body = {
+            "title": "Cost",
+            "media": [
+                {"content_type": "image/jpeg", "content_length": len(data), "alt_text": "A scene"} for data in files
+            ],
+        }
     invocations = Counter[str]()
+    client_calls: Counter[str] = Counter()
+    last_upload_to_published = 0.0
     with counting_aws_calls() as calls:
-        status, created = route(
-            local_aws,
-            CONTEXT,
-            "api_create_post.json",
-            author,
-            body={"title": "Cost", "content_type": "image/jpeg", "content_length": len(data)},
-        )
+        status, created = route(local_aws, CONTEXT, "api_create_post.json", author, body=body)
         invocations["write_api"] += 1
-        assert status == 201
-        local_aws.aws("s3").put_object(
-            Bucket=local_aws.template.refs["UploadsBucket"],
-            Key=created["upload"]["fields"]["key"],
-            Body=data,
-            ContentType="image/jpeg",
-        )
-        client_calls = Counter(calls)  # the upload itself is the client's request, not the system's
-        invocations["process_media"] += media_queue.drain()
+        assert status == 201, created
+        for index, (upload, data) in enumerate(zip(created["uploads"], files, strict=True)):
+            before = Counter(calls)
+            started = time.perf_counter()
+            local_aws.aws("s3").put_object(
+                Bucket=local_aws.template.refs["UploadsBucket"],
+                Key=upload["fields"]["key"],
+                Body=data,
+                ContentType="image/jpeg",
+            )
+            client_calls += Counter(calls) - before  # the upload is the client's request, not the system's
+            invocations["process_media"] += media_queue.drain()
+            if index == items - 1:
+                last_upload_to_published = time.perf_counter() - started
         invocations["stream_relay"] += 1
         posts_stream.drain()
         invocations["fanout"] += fanout.drain()
@@ -318,12 +330,23 @@ def bench_cost_per_post(local_aws: LocalAws, client: redis.Redis, followers: int
         page = reader(event, CONTEXT)  # a warm page, through the real read handler
     assert page["statusCode"] == 200, page
     assert post_id in page["body"]
+    cached = len(client.hget(f"post:{post_id}", "j") or b"")
+    if items > 1:
+        return {
+            f"per_post_{items}_items_dynamodb_calls": system["dynamodb"],
+            f"per_post_{items}_items_s3_calls": system["s3"] + items,  # + the client's presigned uploads
+            f"per_post_{items}_items_sqs_calls": system["sqs"],
+            f"per_post_{items}_items_lambda_invocations": sum(invocations.values()),
+            f"post_{items}_items_last_upload_to_published_ms": round(last_upload_to_published * 1000, 1),
+            f"post_{items}_items_cached_json_bytes": cached,
+        }
     return {
         "per_post_dynamodb_calls": system["dynamodb"],
         "per_post_s3_calls": system["s3"] + 1,  # + the client's presigned upload
         "per_post_sqs_calls": system["sqs"],
         "per_post_lambda_invocations": sum(invocations.values()),
         "per_post_followers": followers,
+        "post_1_item_cached_json_bytes": cached,
         "per_feed_page_dynamodb_calls_warm": page_calls["dynamodb"],
         "per_feed_page_aws_calls_warm": sum(page_calls.values()),
     }
@@ -354,6 +377,8 @@ def run() -> dict[str, Any]:
             figures.update(bench_memory(client))
         with local_aws_context(server.url) as local_aws:
             figures.update(bench_cost_per_post(local_aws, client))
+        with local_aws_context(server.url) as local_aws:
+            figures.update(bench_cost_per_post(local_aws, client, items=10))
         return figures
     finally:
         server.stop()

@@ -16,6 +16,7 @@ from photofeed.storage.tables import DeviceClaimRow, DeviceSetRow, NotificationR
 from tests.bench.feed import CONTEXT, cache_server, counting_aws_calls, follow_all, make_user, processing_post
 from tests.conftest import REGION, LocalAws
 from tests.integration.drain import StreamDriver
+from tests.integration.feed_world import publish_row
 
 
 def give_devices(local_aws: LocalAws, user_ids: list[str]) -> None:
@@ -49,7 +50,7 @@ def bench_notify_followers(local_aws: LocalAws, followers: int = 10_000, with_de
     post_id = row.id
     with counting_aws_calls() as calls:
         started = time.perf_counter()
-        assert wiring.post_repository().publish(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"}, None)
+        assert publish_row(row, 1, 1, {"thumbnail": "a", "medium": "b", "large": "c"})
         relay.drain()
         while True:
             runs = [

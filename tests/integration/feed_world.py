@@ -11,7 +11,7 @@ from typing import Any
 
 from photofeed import wiring
 from photofeed.services.posts import new_post_id
-from photofeed.storage.tables import FollowRow, PostRow
+from photofeed.storage.tables import FollowRow, ItemRow, MediaKeys, PostRow
 from tests.conftest import LocalAws
 from tests.integration.drain import SqsDriver, StreamDriver
 from tests.integration.helpers import route, sign_up
@@ -48,7 +48,7 @@ class World:
         )
         row.save()
         media = {variant: f"posts/{post_id}/{variant}.jpg" for variant in ("thumbnail", "medium", "large")}
-        assert wiring.post_repository().publish(row, 640, 480, media, None)
+        assert publish_row(row, 640, 480, media)
         return post_id
 
     def delete(self, name: str, post_id: str) -> int:
@@ -150,3 +150,17 @@ class World:
             (row.id for row in PostRow.scan() if row.status == "published" and row.author_id in authors),
             reverse=True,
         )
+
+
+def publish_row(row: PostRow, width: int, height: int, media: dict[str, str]) -> bool:
+    """Publish a stored post in flight as the media worker does, its one photo rendered as `media`."""
+    done = ItemRow(
+        content_type=row.content_type,
+        content_length=row.content_length,
+        upload_key=row.upload_key,
+        width=width,
+        height=height,
+        blurhash="LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+        media=MediaKeys(**media),
+    )
+    return wiring.post_repository().publish(row, (0, done))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from photofeed.clock import iso
-from photofeed.models.users import LoginRequest, ProfilePatch, SignupRequest, User
+from photofeed.models.posts import MediaItem, MediaUrls, Post
+from photofeed.models.users import LoginRequest, ProfilePatch, SignupRequest, User, UserSummary
+from photofeed.services.feed import post_json, post_json_head
+
+MEDIA_NAMES = ("thumbnail", "medium", "large", "original")
 
 
 def test_usernames_are_normalised_to_lower_case() -> None:
@@ -50,3 +55,42 @@ def test_times_are_iso_utc_with_milliseconds() -> None:
     moment = datetime(2026, 11, 21, 20, 45, 16, 123456, tzinfo=UTC)
 
     assert iso(moment) == "2026-11-21T20:45:16.123Z"
+
+
+def _urls(host: str) -> MediaUrls:
+    return MediaUrls(**{name: f"https://{host}/{name}.jpg?X-Amz-Signature=0f" for name in MEDIA_NAMES})
+
+
+@pytest.mark.parametrize("items", [1, 3])
+def test_a_cached_post_holds_its_first_items_urls_once_and_reads_back_exactly(items: int) -> None:
+    urls = [_urls(f"item{n}.example") for n in range(items)]
+    post = Post(
+        id="01JABCDEFGHJKMNPQRSTVWXYZ0",
+        author=UserSummary(id="a", username="bob", display_name="Bob"),
+        title='Quotes: "media":{ and a NUL \x00',
+        caption="}",
+        status="published",
+        created_at="2026-12-01T00:00:00.000Z",
+        media=urls[0],
+        width=4,
+        height=3,
+        media_items=[
+            MediaItem(
+                type="image",
+                alt_text=f"alt {n}",
+                width=4,
+                height=3,
+                blurhash="LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                variants=u,
+            )
+            for n, u in enumerate(urls)
+        ],
+        like_count=5,
+        comment_count=6,
+        liked_by_me=True,
+    )
+
+    head = post_json_head(post)
+
+    assert head.count("item0.example") == len(MEDIA_NAMES)  # once, as `media`
+    assert json.loads(post_json(head, 5, 6, True)) == json.loads(post.model_dump_json())

@@ -202,6 +202,7 @@ def fanout_service() -> FanoutService:
         feed_service(),
         fanout_queue(),
         engagement=engagement_repository(),
+        media=media_store(),
     )
 
 

@@ -75,9 +75,9 @@ class CreatePostRequest(RequestModel):
     caption: str = Field(default="", max_length=2200)
     content_type: ContentType | SkipJsonSchema[None] = None
     content_length: ContentLength | SkipJsonSchema[None] = None
-    media: (
-        Annotated[list[MediaItemRequest], Field(min_length=1, max_length=MAX_MEDIA_ITEMS)] | SkipJsonSchema[None]
-    ) = Field(default=None, description="The many-item form: one entry per photo, in order; each gets its own upload.")
+    media: Annotated[list[MediaItemRequest], Field(min_length=1, max_length=MAX_MEDIA_ITEMS)] | SkipJsonSchema[None] = (
+        Field(default=None, description="The many-item form: one entry per photo, in order; each gets its own upload.")
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> CreatePostRequest:

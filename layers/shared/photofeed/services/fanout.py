@@ -24,6 +24,7 @@ from photofeed.services.feed import FeedService, PostCache
 from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
+from photofeed.storage.media import MediaStore
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
 from photofeed.storage.users import UserRepository
@@ -45,9 +46,11 @@ class FanoutService:
         queue: WorkQueue,
         settings: Settings | None = None,
         engagement: EngagementRepository | None = None,
+        media: MediaStore | None = None,
     ) -> None:
         self._store = store
         self._engagement = engagement
+        self._media = media
         self._posts = posts
         self._users = users
         self._follows = follows
@@ -91,6 +94,8 @@ class FanoutService:
         self._store.forget_post(post_id)  # readers drop it at once
         if self._engagement is not None:
             self._engagement.delete_post_engagement(post_id)  # its comments and likes go with it
+        if self._media is not None:
+            self._media.delete_variants(post_id)  # every item's; the originals stay (versioned)
         self._store.remove_from_timeline(author_id, post_id)
         self._store.undeliver([post_id], [author_id])
         if not self._fanned_out(author_id):

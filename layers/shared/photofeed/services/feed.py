@@ -36,13 +36,29 @@ _READ_ATTEMPTS = 4
 _REDIS_RETRY_AFTER_SECONDS = 5.0
 
 
+# Stands in the cached JSON for the first item's variants, which are the post's `media` again: a
+# NUL never appears unescaped in JSON text, so it cannot be mistaken for anything a post holds.
+_SAME_AS_MEDIA = "\x00"
+_MEDIA_KEY = '"media":'
+
+
 def post_json_head(post: Post) -> str:
     """The post's JSON without its closing brace and the three fields that change per reader or
-    often (counts, liked_by_me): those are appended at read time."""
-    return post.model_dump_json(exclude=set(_COUNTS))[:-1]
+    often (counts, liked_by_me): those are appended at read time. The first item's variants are
+    left out (they are `media`'s, written out again by `post_json`), so caching a post costs its
+    signed URLs once."""
+    head = post.model_dump_json(exclude=set(_COUNTS))[:-1]
+    if post.media is not None:
+        head = head.replace(f'"variants":{post.media.model_dump_json()}', f'"variants":{_SAME_AS_MEDIA}', 1)
+    return head
 
 
 def post_json(head: str, like_count: int, comment_count: int, liked_by_me: bool) -> str:
+    if _SAME_AS_MEDIA in head:
+        # `"media":` is the post's own key (in a string its quotes would be escaped), and its value
+        # is an object of URL strings, which never hold a brace.
+        start = head.index(_MEDIA_KEY) + len(_MEDIA_KEY)
+        head = head.replace(_SAME_AS_MEDIA, head[start : head.index("}", start) + 1], 1)
     liked = "true" if liked_by_me else "false"
     return f'{head},"like_count":{like_count},"comment_count":{comment_count},"liked_by_me":{liked}}}'
 

@@ -18,12 +18,13 @@ moves the status first wins, and a worker that loses removes the variants it wro
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from photofeed.clock import iso
 from photofeed.services.media import UploadEvent
 from photofeed.storage.media import MediaStore, parse_upload_key
-from photofeed.storage.posts import IN_FLIGHT, PENDING_UPLOAD, PostRepository
+from photofeed.storage.posts import IN_FLIGHT, PostRepository, items_of
 from photofeed.storage.tables import PostRow
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class StuckPosts:
         post = self._posts.find(post_id)
         if post is None or post.author_id != author_id or post.status not in IN_FLIGHT:
             return False
-        return self._posts.reject(post.id, GAVE_UP)
+        items = items_of(post)
+        number = next((n for n, item in enumerate(items, start=1) if item.upload_key == upload.key), None)
+        return self._reject(post, _naming(items, number, GAVE_UP), None)
 
     def sweep(self, now: datetime, limit: int = 50) -> int:
         """Reject every post still in flight that was created more than `deadline` before `now`;
@@ -58,17 +61,36 @@ class StuckPosts:
         rejected = 0
         for post in overdue:
             try:
-                if self._posts.reject(post.id, self._reason(post), from_status=post.status):
+                full = self._posts.find(post.id) or post  # the index holds only a few of its fields
+                if self._reject(full, self._reason(full), post.status):
                     rejected += 1
             except Exception:  # one post that fails must not hold up the rest (the next run retries it)
                 log.exception("stuck post not rejected: %s", post.id)
         return rejected
 
+    def _reject(self, post: PostRow, reason: str, from_status: str | None) -> bool:
+        """Reject the post; the variants its other items may have left go too."""
+        if not self._posts.reject(post.id, reason, from_status=from_status):
+            return False
+        if len(items_of(post)) > 1:
+            self._media.delete_variants(post.id)
+        return True
+
     def _reason(self, post: PostRow) -> str:
+        """Why the post never published, naming the first item to blame when it has several: one
+        never uploaded, else one never processed."""
         waited = describe_duration(self._deadline)
-        if post.status == PENDING_UPLOAD and self._media.inspect_upload(post.upload_key, None) is None:
-            return f"no photo was uploaded within {waited} of creating the post"
-        return f"the photo could not be processed within {waited} of creating the post"
+        items = items_of(post)
+        waiting = [(n, item) for n, item in enumerate(items, start=1) if item.media is None] or [(1, items[0])]
+        for number, item in waiting:
+            if self._media.inspect_upload(item.upload_key, None) is None:
+                return _naming(items, number, f"no photo was uploaded within {waited} of creating the post")
+        return _naming(items, waiting[0][0], f"the photo could not be processed within {waited} of creating the post")
+
+
+def _naming(items: Sequence[object], number: int | None, reason: str) -> str:
+    """`reason`, prefixed with the item it concerns (`item 3: ...`) when the post has several."""
+    return f"item {number}: {reason}" if len(items) > 1 and number is not None else reason
 
 
 def describe_duration(duration: timedelta) -> str:
