@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from photofeed import wiring
 from photofeed.clock import utc_now
 from photofeed.storage.posts import PostRepository
 from tests import images
@@ -189,6 +190,14 @@ def test_the_many_item_form_is_checked_item_by_item_and_its_idempotency_key_cove
         {"title": "x"},
     ):
         assert create(body)[0] == 422, body
+
+    def posts_counted() -> int:  # by WriteRateLimits, in this minute's window
+        cache = wiring.feed_store().redis
+        return sum(int(cache.get(key) or 0) for key in cache.scan_iter(f"rl:post:{pipeline.author['id']}:*"))
+
+    counted = posts_counted()
+    assert create({"title": "Ten", "media": [photo] * 10})[0] == 201
+    assert posts_counted() == counted + 1  # a post counts once, whatever its number of items
 
     body = {"title": "Three", "media": [{**photo, "alt_text": f"alt {n}"} for n in range(3)]}
     first = create(body, key="three-photos")

@@ -2,6 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { useRef, useState } from "preact/hooks";
 import { api, call, describe, type Post, type UserSummary } from "./api/client";
+import { PostMedia } from "./media";
 import { signal, useSignal } from "./store";
 
 export function Spinner({ label = "Loading" }: { label?: string }) {
@@ -111,32 +112,6 @@ export function TimeAgo({ iso }: { iso: string }) {
 }
 
 /**
- * A post's picture at the size the screen needs: `srcset` from the variants (medium 640 px, large
- * up to 1080 px, never wider than the original), with width and height set so nothing jumps.
- */
-export function PostImage({ post, sizes, priority = false }: { post: Post; sizes: string; priority?: boolean }) {
-  const media = post.media;
-  if (!media || !post.width || !post.height) return <div class="post-image-missing">No picture</div>;
-  const medium = Math.min(640, post.width);
-  const large = Math.min(1080, post.width);
-  const srcset = medium === large ? `${media.large} ${large}w` : `${media.medium} ${medium}w, ${media.large} ${large}w`;
-  return (
-    <img
-      class="post-image"
-      src={media.large}
-      srcset={srcset}
-      sizes={sizes}
-      width={post.width}
-      height={post.height}
-      alt={post.title}
-      loading={priority ? "eager" : "lazy"}
-      decoding="async"
-      fetchpriority={priority ? "high" : "auto"}
-    />
-  );
-}
-
-/**
  * A like toggle whose count changes at once and stays right: PUT and DELETE are idempotent, so the
  * requests go out one after another and the last click is what the server ends with.
  */
@@ -203,9 +178,7 @@ export function PostCard({ post, priority = false }: { post: Post; priority?: bo
           </a>
         </UserLine>
       </header>
-      <a href={`/p/${post.id}`} class="image-link" tabIndex={-1}>
-        <PostImage post={post} priority={priority} sizes="(min-width: 640px) 600px, 100vw" />
-      </a>
+      <PostMedia post={post} priority={priority} link sizes="(min-width: 640px) 600px, 100vw" />
       <div class="card-body">
         <div class="actions">
           <LikeButton liked={post.liked_by_me} count={post.like_count} target={{ post: post.id }} />

@@ -17,6 +17,8 @@ export type UserSummary = Schemas["UserSummary"];
 export type Comment = Schemas["Comment"];
 export type Notification = Schemas["Notification"];
 export type Upload = Schemas["Upload"];
+export type MediaItem = Schemas["MediaItem"];
+export type MediaItemRequest = Schemas["MediaItemRequest"];
 
 /** An answer that is not 2xx, with the contract's error code and message (or a network failure, status 0). */
 export class ApiError extends Error {

@@ -2,7 +2,8 @@
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { api, call, describe, type Comment } from "../api/client";
-import { Empty, ErrorNote, LikeButton, PostImage, Spinner, TimeAgo, UserLine, toast } from "../components";
+import { Empty, ErrorNote, LikeButton, Spinner, TimeAgo, UserLine, toast } from "../components";
+import { PostMedia } from "../media";
 import { useAsync, usePaged, useSentinel } from "../hooks";
 import { session } from "../session";
 
@@ -45,7 +46,7 @@ export function PostPage() {
           </UserLine>
         </header>
         {shown.status === "published" ? (
-          <PostImage post={shown} priority sizes="(min-width: 960px) 900px, 100vw" />
+          <PostMedia post={shown} priority sizes="(min-width: 960px) 900px, 100vw" />
         ) : (
           <p class={`note${shown.status === "rejected" ? " note-error" : ""}`}>
             {shown.status === "rejected" ? `Rejected: ${shown.rejection_reason ?? "the photo could not be processed"}` : "Processing the photo…"}

@@ -57,8 +57,13 @@ export function Profile() {
       <ul class="grid">
         {posts.items.map((post) => (
           <li key={post.id}>
-            <a href={`/p/${post.id}`} aria-label={post.title}>
+            <a href={`/p/${post.id}`} aria-label={post.media_items.length > 1 ? `${post.title} (${post.media_items.length} photos)` : post.title}>
               {post.media && <img src={post.media.thumbnail} alt="" width={150} height={150} loading="lazy" decoding="async" />}
+              {post.media_items.length > 1 && (
+                <svg class="grid-many" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+                  <path d="M8 3h13v13M4 7h13v14H4z" />
+                </svg>
+              )}
             </a>
           </li>
         ))}

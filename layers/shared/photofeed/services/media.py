@@ -29,7 +29,7 @@ from urllib.parse import unquote_plus
 from photofeed.config import Settings, get_settings
 from photofeed.imaging import RejectedImage, Rendered, render_variants
 from photofeed.storage.media import MediaStore, item_number, parse_upload_key
-from photofeed.storage.posts import IN_FLIGHT, PUBLISHED, PostRepository, items_of
+from photofeed.storage.posts import IN_FLIGHT, PENDING_UPLOAD, PUBLISHED, PostRepository, items_of
 from photofeed.storage.tables import ItemRow, MediaKeys, PostRow
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class MediaProcessor:
             # Rendered and recorded before (a repeated event, or a worker that died after
             # recording): only the publish may be left to do.
             return self.publish(post, None)
-        if not self.claim(post):
+        if post.status == PENDING_UPLOAD and not self.claim(post):  # the first item claims the post
             return Outcome.IGNORED
         reason = self.check_upload(items[index], upload)
         if reason is None:
