@@ -1,14 +1,13 @@
 /** The app shell: routes, the navigation bar, and the guard that sends a signed-out person to log in. */
 import type { ComponentChildren } from "preact";
 import { useEffect } from "preact/hooks";
-import { LocationProvider, Route, Router, useLocation } from "preact-iso";
+import { LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
 import { onSessionExpired, refreshSession } from "./api/client";
 import { Toasts } from "./components";
 import { config } from "./config";
 import { useInterval } from "./hooks";
 import { refreshUnread, unread } from "./notifications";
 import { Login, Signup, rememberNext, takeNext } from "./pages/auth";
-import { Compose } from "./pages/compose";
 import { Feed } from "./pages/feed";
 import { Notifications } from "./pages/notifications";
 import { PostPage } from "./pages/post";
@@ -18,6 +17,11 @@ import { REFRESH_MARGIN_MS, saveSession, session } from "./session";
 import { useSignal } from "./store";
 
 const PUBLIC = new Set(["/login", "/signup"]);
+
+// Posting is not on the first screen: its code comes in its own file, fetched once the first page has
+// had its turn (or at once when /new is opened first).
+const Compose = lazy(() => import("./pages/compose").then((module) => module.Compose));
+const PRELOAD_COMPOSE_MS = 2000;
 
 export function App() {
   return (
@@ -94,6 +98,10 @@ function Layout({ children }: { children: ComponentChildren }) {
     return () => clearTimeout(timer);
   }, [path]);
   useInterval(tick, config().notifications_poll_seconds ?? 30);
+  useEffect(() => {
+    const timer = setTimeout(() => void Compose.preload().catch(() => undefined), PRELOAD_COMPOSE_MS);
+    return () => clearTimeout(timer);
+  }, []);
 
   const link = (href: string, label: string, icon: ComponentChildren, extra?: ComponentChildren) => (
     <a href={href} class="nav-link" aria-current={path === href ? "page" : undefined}>

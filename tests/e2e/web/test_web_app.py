@@ -94,7 +94,7 @@ def test_two_people_post_follow_like_comment_and_are_told(open_browser: Callable
     title = f"Harbour {uuid.uuid4().hex[:6]} at dusk"
     alice.page.get_by_role("link", name="New post").click()
     alice.page.get_by_label("Photo").set_input_files(photo_file(images.scene_jpeg_orientation_6()))  # type: ignore[arg-type]
-    preview = rendered(alice.page.get_by_role("img", name="Preview of the chosen photo"))
+    preview = rendered(alice.page.get_by_role("img", name="Preview of photo 1"))
     assert preview.width < preview.height, preview.size  # the preview is the right way up too
     assert is_red(preview.getpixel((int(preview.width * 0.9), int(preview.height * 0.1))))
     alice.page.get_by_label("Title").fill(title)
@@ -233,7 +233,7 @@ def test_a_double_click_makes_one_post(open_browser: Callable[..., Person], acco
         base64.b64encode(images.scene_jpeg((640, 480), 3)).decode(),
     )
     page.locator(".drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
-    expect(page.get_by_role("img", name="Preview of the chosen photo")).to_be_visible()
+    expect(page.get_by_role("img", name="Preview of photo 1")).to_be_visible()
     page.get_by_label("Title").fill("Clicked twice")
     page.get_by_role("button", name="Post", exact=True).dblclick()
     expect(page.get_by_role("status").filter(has_text="Published")).to_be_visible()
