@@ -247,22 +247,34 @@ def test_a_failed_upload_is_retried_into_the_same_post(
 ) -> None:
     person = open_browser(account.username)
     person.log_in()
+    page = person.page
     cut: list[str] = []
 
-    def cut_the_first_upload(route: Route) -> None:
-        if route.request.method == "POST" and not cut:
+    def cut_the_first_two_uploads(route: Route) -> None:
+        if route.request.method == "POST" and len(cut) < 2:
             cut.append(route.request.url)
             route.abort("connectionreset")
         else:
             route.continue_()
 
-    person.context.route(re.compile(r".*-uploads-.*"), cut_the_first_upload)
-    post_in_the_app(person.page, images.jpeg((640, 480)), "Second try")
-    expect(person.page.get_by_role("alert").filter(has_text="upload failed")).to_be_visible()
-    person.page.get_by_role("button", name="Retry upload").click()
-    expect(person.page.get_by_role("status").filter(has_text="Published")).to_be_visible()
+    person.context.route(re.compile(r".*-uploads-.*"), cut_the_first_two_uploads)
+    creating = lambda response: response.request.method == "POST" and response.url.endswith("/posts")  # noqa: E731
+    with page.expect_response(creating) as first:
+        post_in_the_app(page, images.jpeg((640, 480)), "Second try")
+    abandoned = first.value.json()["post"]["id"]
+    failed = page.get_by_role("alert").filter(has_text="upload failed")
+    expect(failed).to_be_visible()
 
-    assert len(cut) == 1
+    # Given up: that post is deleted, and the form can be changed and sent again.
+    page.get_by_role("button", name="Cancel and edit").click()
+    expect(page.get_by_label("Title")).to_be_editable()
+    assert api.call("GET", f"/posts/{abandoned}", token=account.id_token).status_code == 404
+    page.get_by_role("button", name="Post", exact=True).click()
+    expect(failed).to_be_visible()
+    page.get_by_role("button", name="Retry upload").click()
+    expect(page.get_by_role("status").filter(has_text="Published")).to_be_visible()
+
+    assert len(cut) == 2
     answer = api.call("GET", f"/users/{account.username}/posts", token=account.id_token)
     assert [post["title"] for post in answer.json()["items"]] == ["Second try"]
 
