@@ -83,6 +83,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Image File Format spec for AVIF). An AVIF also names mif1/msf1, so avif/avis decide first.
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_MAX_BRANDS = 64
 # BlurHash components across and down (API.md: 4x3), computed on the shown picture scaled to at
 # most this many pixels on its long side: the hash cannot hold more detail than that.
 BLURHASH_COMPONENTS = (4, 3)
@@ -140,11 +141,25 @@ def _ftyp_brands(data: bytes) -> frozenset[bytes]:
     size = struct.unpack_from(">I", data)[0]
     if size < 16 or size > len(data):
         return frozenset()
-    # major brand, minor version, then the compatible brands up to the end of the box
-    return frozenset({data[8:12], *(data[offset : offset + 4] for offset in range(16, size - 3, 4))})
+    # major brand, minor version, then the compatible brands up to the end of the box (a real
+    # file names a handful: a box claiming megabytes of them is not read through)
+    end = min(size, 16 + 4 * _MAX_BRANDS)
+    return frozenset({data[8:12], *(data[offset : offset + 4] for offset in range(16, end - 3, 4))})
 
 
 def render_variants(data: bytes, content_type: str, max_pixels: int = 50_000_000) -> Rendered:
+    """The published variants of an uploaded photo, its size as shown and its BlurHash.
+
+    `data` is the file as uploaded and `content_type` the type its author announced (a FORMATS
+    key); `max_pixels` caps width x height, read from the header before anything is decoded
+    (API.md: 50 megapixels). The variants (API.md, "Posts and media") are JPEGs: `thumbnail` a
+    150x150 centre crop, `medium` 640 px wide and `large` 1080 px wide, both in the photo's own
+    proportions and never wider than the photo, each no taller than a JPEG can be (65,500 px).
+
+    Raises RejectedImage, with a sentence for the author, when the file is not of the announced
+    accepted type, has more than `max_pixels` pixels, is damaged or incomplete, or cannot be
+    rendered.
+    """
     expected = FORMATS.get(content_type)
     if expected is None:
         raise RejectedImage(f"{content_type} is not an accepted image type")
