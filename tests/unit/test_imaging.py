@@ -345,6 +345,17 @@ def test_an_iphone_heic_is_published_upright_in_srgb_without_its_metadata() -> N
     no_metadata(rendered)
 
 
+def test_libheif_applies_irot_and_pillow_heif_resets_the_exif_orientation() -> None:
+    """Why the worker turns a HEIF by nothing more: the decoder hands it over upright and says so."""
+    image = pillow_heif.HeifImageFile(io.BytesIO(images.heic_phone_like((600, 800))))
+
+    assert image.size == (600, 800)  # as shown, before decoding
+    assert image.info["original_orientation"] == 6
+    assert image.getexif()[images.ORIENTATION] == 1
+    image.load()
+    assert image.size == (600, 800)
+
+
 def test_a_10_bit_heif_is_published_in_8_bits_with_its_colours() -> None:
     picture = large(render_variants(images.heic_10_bit((256, 128)), HEIF))
 
