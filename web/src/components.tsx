@@ -129,7 +129,9 @@ export function LikeButton({
   const [shown, setShown] = useState(liked);
   const confirmed = useRef(liked);
   const queue = useRef<Promise<void>>(Promise.resolve());
-  const base = count - (liked ? 1 : 0);
+  // The count without the reader's like. The server sets liked_by_me at once but counts the like a
+  // moment later, so a page read in between says liked with a count of 0: never below nothing.
+  const base = Math.max(0, count - (liked ? 1 : 0));
 
   const toggle = () => {
     const next = !shown;

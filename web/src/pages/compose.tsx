@@ -8,6 +8,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, call, describe, type MediaItemRequest, type Post, type Upload } from "../api/client";
 import { ErrorNote } from "../components";
+import { published } from "../published";
 import { uploadFile, type UploadHandle } from "../upload";
 import "./compose.css";
 
@@ -254,7 +255,10 @@ export function Compose() {
       setPost(latest);
       if (latest.status === "published" || latest.status === "rejected") {
         setPhase(latest.status);
-        if (latest.status === "published") sessionStorage.removeItem(DRAFT_KEY);
+        if (latest.status === "published") {
+          sessionStorage.removeItem(DRAFT_KEY);
+          published(latest);
+        }
         return;
       }
       if (Date.now() - started > POLL_LIMIT_MS) {

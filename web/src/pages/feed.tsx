@@ -4,6 +4,8 @@ import { api, call, type Post } from "../api/client";
 import { Empty, ErrorNote, PostCard, Spinner } from "../components";
 import { useInterval, usePaged, useSentinel } from "../hooks";
 import { config } from "../config";
+import { justPublished, withJustPublished } from "../published";
+import { useSignal } from "../store";
 
 const PAGE = 10;
 const PULL_DISTANCE = 70;
@@ -13,6 +15,7 @@ export function Feed() {
   const sentinel = useSentinel(feed.loadMore, !feed.done && !feed.error);
   const [newer, setNewer] = useState(false);
   const newest = feed.items[0]?.id;
+  const shown = withJustPublished(feed.items, useSignal(justPublished));
 
   // Ask now and then whether the feed has a newer head; if so, offer it without moving what is on screen.
   useInterval(() => {
@@ -47,17 +50,17 @@ export function Feed() {
           New posts
         </button>
       )}
-      {feed.items.map((post, index) => (
+      {shown.map((post, index) => (
         <PostCard key={post.id} post={post} priority={index === 0} />
       ))}
       {feed.loading && <Spinner label="Loading posts" />}
       {feed.error && <ErrorNote message={feed.error} onRetry={feed.loadMore} />}
-      {feed.done && feed.items.length === 0 && (
+      {feed.done && shown.length === 0 && (
         <Empty>
           Your feed is empty. <a href="/search">Find people</a> to follow or <a href="/new">post a photo</a>.
         </Empty>
       )}
-      {feed.done && feed.items.length > 0 && <p class="end muted">You're all caught up.</p>}
+      {feed.done && shown.length > 0 && <p class="end muted">You're all caught up.</p>}
       <div ref={sentinel} class="sentinel" />
     </main>
   );
