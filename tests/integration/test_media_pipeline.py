@@ -68,6 +68,29 @@ class Pipeline:
         assert status == 200, post
         return post
 
+    def delete(self, post_id: str) -> int:
+        return route(
+            self.local_aws,
+            self.ctx,
+            "api_delete_post.json",
+            self.author,
+            path=f"/posts/{post_id}",
+            path_parameters={"post_id": post_id},
+        )[0]
+
+    def own_posts(self) -> list[dict[str, Any]]:
+        """The first page of the author's profile list."""
+        status, listed = route(
+            self.local_aws,
+            self.ctx,
+            "api_get_user_posts.json",
+            self.author,
+            path="/users/alice/posts",
+            path_parameters={"username": "alice"},
+        )
+        assert status == 200, listed
+        return list(listed["items"])
+
     def me(self) -> dict[str, Any]:
         return route(self.local_aws, self.ctx, "api_get_me.json", self.author)[1]
 
@@ -237,15 +260,7 @@ def test_a_post_deleted_before_processing_is_never_resurrected(pipeline: Pipelin
     created = pipeline.create("image/jpeg", len(data))
     post_id = created["post"]["id"]
     pipeline.upload(created, data)
-    status, _ = route(
-        pipeline.local_aws,
-        pipeline.ctx,
-        "api_delete_post.json",
-        pipeline.author,
-        path=f"/posts/{post_id}",
-        path_parameters={"post_id": post_id},
-    )
-    assert status == 204
+    assert pipeline.delete(post_id) == 204
 
     pipeline.media_queue.drain()
     pipeline.stream.drain()
@@ -270,28 +285,13 @@ def test_deleting_a_published_post_tells_the_fan_out_and_the_count(pipeline: Pip
     post = pipeline.run(images.jpeg())
     assert pipeline.me()["post_count"] == 1
 
-    status, _ = route(
-        pipeline.local_aws,
-        pipeline.ctx,
-        "api_delete_post.json",
-        pipeline.author,
-        path=f"/posts/{post['id']}",
-        path_parameters={"post_id": post["id"]},
-    )
+    status = pipeline.delete(post["id"])
     pipeline.stream.drain()
 
     assert status == 204
     assert pipeline.me()["post_count"] == 0
     assert [m["type"] for m in pipeline.fanout_messages()] == ["post_published", "post_deleted"]
-    listed = route(
-        pipeline.local_aws,
-        pipeline.ctx,
-        "api_get_user_posts.json",
-        pipeline.author,
-        path="/users/alice/posts",
-        path_parameters={"username": "alice"},
-    )[1]
-    assert listed["items"] == []
+    assert pipeline.own_posts() == []
 
 
 class Crash(Exception):

@@ -62,6 +62,19 @@ def _item_path(index: int) -> Any:
     return PostRow.items[index]
 
 
+def _recording(path: Any, done: ItemRow) -> list[Action]:
+    """The writes that record a rendered item at `path` (`items[n]`)."""
+    actions: list[Action] = [
+        path.width.set(done.width),
+        path.height.set(done.height),
+        path.blurhash.set(done.blurhash),
+        path.media.set(done.media),
+    ]
+    if done.upload_version:
+        actions.append(path.upload_version.set(done.upload_version))
+    return actions
+
+
 def _condition_failed(error: Exception) -> bool:
     if isinstance(error, TransactWriteError):
         return any(reason and reason.code == "ConditionalCheckFailed" for reason in error.cancellation_reasons or [])
@@ -131,18 +144,10 @@ class PostRepository:
         items included: the write's own answer, so the worker that completes the last item sees
         it). None if the post left flight meanwhile (rejected or deleted)."""
         item = _item_path(index)
-        actions: list[Action] = [
-            item.width.set(done.width),
-            item.height.set(done.height),
-            item.blurhash.set(done.blurhash),
-            item.media.set(done.media),
-        ]
-        if done.upload_version:
-            actions.append(item.upload_version.set(done.upload_version))
         row = PostRow(id=post.id)
         try:
             condition = PostRow.status.is_in(*IN_FLIGHT) & (item.upload_key == done.upload_key)
-            row.update(actions=actions, condition=condition)
+            row.update(actions=_recording(item, done), condition=condition)
         except UpdateError as error:
             if _condition_failed(error):
                 return None
@@ -177,14 +182,7 @@ class PostRepository:
             for index, item in enumerate(items):
                 path = _item_path(index)
                 if done is not None and index == done[0]:
-                    actions += [
-                        path.width.set(item.width),
-                        path.height.set(item.height),
-                        path.blurhash.set(item.blurhash),
-                        path.media.set(item.media),
-                    ]
-                    if item.upload_version:
-                        actions.append(path.upload_version.set(item.upload_version))
+                    actions += _recording(path, item)
                     condition &= path.upload_key == item.upload_key
                 else:
                     condition &= path.media.exists()
