@@ -330,7 +330,7 @@ def bench_cost_per_post(
         page = reader(event, CONTEXT)  # a warm page, through the real read handler
     assert page["statusCode"] == 200, page
     assert post_id in page["body"]
-    cached = len(client.hget(f"post:{post_id}", "j") or b"")
+    cached = len(client.hget(f"post:{post_id}", "m") or b"")
     if items > 1:
         return {
             f"per_post_{items}_items_dynamodb_calls": system["dynamodb"],

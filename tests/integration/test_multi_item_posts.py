@@ -6,6 +6,7 @@ every item's variants gone when the post is deleted."""
 from __future__ import annotations
 
 import io
+import json
 import random
 from datetime import timedelta
 from typing import Any
@@ -54,6 +55,11 @@ def upload_item(pipeline: Pipeline, upload: dict[str, Any], data: bytes) -> None
 
 def variants_of(pipeline: Pipeline, post_id: str) -> list[str]:
     return [key for key in pipeline.media_objects() if key.startswith(f"posts/{post_id}/")]
+
+
+def fanout(pipeline: Pipeline) -> SqsDriver:
+    """The fan-out queue, delivered to the fan-out function."""
+    return SqsDriver(pipeline.local_aws, "FanoutQueue", "FanoutFunction", pipeline.ctx)
 
 
 def published_messages(pipeline: Pipeline) -> list[str]:
@@ -107,7 +113,7 @@ def test_a_ten_item_post_is_published_once_whatever_the_order_and_repeats_then_d
 
     assert pipeline.delete(post_id) == 204
     pipeline.stream.drain()
-    SqsDriver(pipeline.local_aws, "FanoutQueue", "FanoutFunction", pipeline.ctx).drain()
+    fanout(pipeline).drain()
     assert variants_of(pipeline, post_id) == []  # every item's variants; the originals stay
     assert pipeline.s3.get_object(
         Bucket=pipeline.local_aws.template.refs["UploadsBucket"], Key=created["uploads"][9]["fields"]["key"]
@@ -124,6 +130,7 @@ def test_one_hostile_item_among_ten_rejects_the_post_naming_it_and_leaves_nothin
         upload_item(pipeline, created["uploads"][index], files[index])
     pipeline.media_queue.drain(rounds=20)
     pipeline.stream.drain()
+    fanout(pipeline).drain()  # the rejection's clean-up, through the outbox
 
     post = pipeline.post(post_id)
     assert post["status"] == "rejected"
@@ -145,11 +152,31 @@ def test_an_item_never_uploaded_ends_the_post_rejected_naming_it_within_the_hour
     assert len(variants_of(pipeline, created["post"]["id"])) == 9
 
     assert pipeline.sweep(utc_now() + timedelta(minutes=51)) == 1
+    pipeline.stream.drain()
+    fanout(pipeline).drain()
 
     post = pipeline.post(created["post"]["id"])
     assert post["status"] == "rejected"
     assert post["rejection_reason"] == "item 3: no photo was uploaded within 50 minutes of creating the post"
     assert variants_of(pipeline, created["post"]["id"]) == []
+
+
+def test_a_post_deleted_before_its_last_photo_came_leaves_no_variant(pipeline: Pipeline) -> None:
+    files = [images.scene_jpeg(size, variant=n) for n, size in enumerate(SIZES[:3])]
+    status, created = many(pipeline, files)
+    assert status == 201, created
+    post_id = created["post"]["id"]
+    for index in (0, 1):  # the third never comes: the author gives up and deletes the post
+        upload_item(pipeline, created["uploads"][index], files[index])
+    pipeline.media_queue.drain()
+    assert len(variants_of(pipeline, post_id)) == 6
+
+    assert pipeline.delete(post_id) == 204
+    pipeline.stream.drain()
+    fanout(pipeline).drain()
+
+    assert variants_of(pipeline, post_id) == []
+    assert published_messages(pipeline) == []
 
 
 def test_the_many_item_form_is_checked_item_by_item_and_its_idempotency_key_covers_the_post(
@@ -202,3 +229,30 @@ def test_a_single_photo_post_still_answers_one_upload_and_one_media_item(pipelin
     assert len(item["blurhash"]) == 28
     large = Image.open(io.BytesIO(pipeline.variants(post["id"])["large"]))
     assert large.size == (700, 500)  # never upscaled, aspect ratio kept
+
+
+def test_a_post_cached_before_posts_had_several_photos_is_read_again_with_its_media_items(
+    pipeline: Pipeline,
+) -> None:
+    post = pipeline.run(images.scene_jpeg((400, 300)))
+    pipeline.stream.drain()
+    fanout(pipeline).drain()
+
+    def feed() -> list[dict[str, Any]]:
+        status, page = route(pipeline.local_aws, pipeline.ctx, "api_get_feed.json", pipeline.author)
+        assert status == 200, page
+        return list(page["items"])
+
+    assert [item["id"] for item in feed()] == [post["id"]]  # now in the post cache
+    cache, key = wiring.feed_store().redis, f"post:{post['id']}"
+    # As the code before this change cached it: the JSON under `j`, without `media_items`.
+    head = cache.hget(key, "m").decode().replace("\0", "{}")
+    old = json.loads(head + "}")
+    del old["media_items"]
+    cache.hdel(key, "m")
+    cache.hset(key, "j", json.dumps(old, separators=(",", ":"))[:-1])
+
+    [item] = feed()
+
+    assert [(media["width"], media["height"]) for media in item["media_items"]] == [(400, 300)]
+    assert item["media_items"][0]["variants"] == item["media"]

@@ -127,3 +127,14 @@ def test_the_project_template_loads_with_the_local_parameters() -> None:
     assert template.parameters["CacheTls"] == "false"  # from samconfig.toml [local]
     assert {"AuthFunction", "ReadApiFunction", "WriteApiFunction"} <= set(template.of_type("AWS::Serverless::Function"))
     assert load_yaml(ROOT / "template.yaml")["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def test_deleted_variants_do_not_linger_in_the_versioned_media_bucket() -> None:
+    """A deleted post's photos are gone within days: S3 keeps a deleted object's bytes as a
+    noncurrent version in a versioned bucket until a lifecycle rule expires them."""
+    bucket = load_yaml(Path("template.yaml"))["Resources"]["MediaBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 30
+    assert rule["ExpiredObjectDeleteMarker"] is True

@@ -79,6 +79,16 @@ class CreatePostRequest(RequestModel):
         Field(default=None, description="The many-item form: one entry per photo, in order; each gets its own upload.")
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: object) -> object:
+        """The forms' fields may be left out, not sent as null (as the document says)."""
+        if isinstance(data, dict):
+            nulls = [name for name in ("content_type", "content_length", "media") if data.get(name, "") is None]
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: leave out what you do not send; null is not a value here")
+        return data
+
     @model_validator(mode="after")
     def _one_form(self) -> CreatePostRequest:
         single = self.content_type is not None or self.content_length is not None

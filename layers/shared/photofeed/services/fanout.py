@@ -61,6 +61,7 @@ class FanoutService:
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "post_published": self.post_published,
             "post_deleted": self.post_deleted,
+            "post_discarded": self.post_discarded,
             "deliver": self.deliver,
             "undeliver": self.undeliver,
             "followed": self.followed,
@@ -105,6 +106,12 @@ class FanoutService:
             {"type": "undeliver", "post_ids": [post_id]},
             lambda chunk: self._store.undeliver([post_id], chunk),
         )
+
+    def post_discarded(self, message: dict[str, Any]) -> None:
+        """A post rejected or deleted before it was published: the variants its rendered photos
+        left go (a worker still rendering one finds the post gone from flight and removes its own)."""
+        if self._media is not None:
+            self._media.delete_variants(message["post_id"])
 
     def deliver(self, message: dict[str, Any]) -> None:
         self._store.deliver(message["post_id"], int(message["score"]), message["user_ids"])

@@ -7,7 +7,8 @@ transaction when it can see that every other item is already recorded; otherwise
 write answers the post as it now is, and whoever sees every item recorded publishes. Publishing is
 conditional on the post being in flight and every item recorded, so it happens exactly once
 whatever order the events come in and however often they are repeated. One refused item rejects
-the whole post (its reason names the item) and its other items' variants are deleted.
+the whole post (its reason names the item); the variants its other items left are deleted by the
+fan-out worker when the posts stream hands it the rejection (`post_discarded`).
 
 Safe to run twice, in any order, and to die between any two steps: each step is idempotent and
 every status change is conditional on the status it moves from. A transient failure (S3, DynamoDB)
@@ -150,12 +151,12 @@ class MediaProcessor:
         return self._media.store_variants(post.id, rendered.variants, item_number(items_of(post)[index].upload_key))
 
     def reject(self, post: PostRow, index: int, reason: str) -> Outcome:
-        """The whole post is rejected, its reason naming the item when it has several; the
-        variants of its other items, if any were made, go."""
+        """The whole post is rejected, its reason naming the item when it has several. The
+        variants its other items left go through the outbox: the posts stream hands the rejection
+        to the fan-out worker as `post_discarded`, retried until done."""
         if len(items_of(post)) > 1:
             reason = f"item {index + 1}: {reason}"
-        if self._posts.reject(post.id, reason) and len(items_of(post)) > 1:
-            self._media.delete_variants(post.id)
+        self._posts.reject(post.id, reason)
         return Outcome.REJECTED
 
     def publish(self, post: PostRow, done: tuple[int, ItemRow] | None) -> Outcome:

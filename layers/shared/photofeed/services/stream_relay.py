@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from photofeed.services.notifications import NotificationStarter, event_for_change
-from photofeed.storage.posts import DELETED, PUBLISHED
+from photofeed.storage.posts import DELETED, IN_FLIGHT, PUBLISHED, REJECTED
 from photofeed.storage.queues import WorkQueue
 
 
@@ -29,6 +29,9 @@ def post_message(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict
         }
     if old and old_status == PUBLISHED and new_status in (DELETED, None):
         return {"type": "post_deleted", "post_id": old["id"], "author_id": old["author_id"]}
+    if old and old_status in IN_FLIGHT and new_status in (REJECTED, DELETED, None):
+        # Never published, but some of its photos may have been rendered: their variants go.
+        return {"type": "post_discarded", "post_id": old["id"], "author_id": old["author_id"]}
     return None
 
 

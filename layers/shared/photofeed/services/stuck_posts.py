@@ -69,12 +69,9 @@ class StuckPosts:
         return rejected
 
     def _reject(self, post: PostRow, reason: str, from_status: str | None) -> bool:
-        """Reject the post; the variants its other items may have left go too."""
-        if not self._posts.reject(post.id, reason, from_status=from_status):
-            return False
-        if len(items_of(post)) > 1:
-            self._media.delete_variants(post.id)
-        return True
+        """Reject the post (the variants its rendered items left go through the outbox: the posts
+        stream hands the rejection to the fan-out worker as `post_discarded`)."""
+        return self._posts.reject(post.id, reason, from_status=from_status)
 
     def _reason(self, post: PostRow) -> str:
         """Why the post never published, naming the first item to blame when it has several: one

@@ -10,8 +10,10 @@ Keys (all rebuildable from DynamoDB, all with a TTL refreshed on use):
 - `lk:{user}`     set of the posts the user likes (`~` marks it complete): `liked_by_me` in feeds.
 - `celebs`        authors whose timelines readers merge (`~` marks it complete).
 - `nofan`         authors whose posts are not fanned out (a subset of `celebs`).
-- `post:{id}`     hash: a = author id, s = status, j = the post's JSON without its last three
-                  fields, l / c = like and comment counts. Lets a warm read answer from Redis alone.
+- `post:{id}`     hash: a = author id, s = status, m = the post's JSON without its last three
+                  fields (with `media_items`; `j` held it before posts had several photos, and a
+                  published post with no `m` is read as not cached), l / c = like and comment
+                  counts. Lets a warm read answer from Redis alone.
 
 Scripts run the multi-step operations atomically and in one round trip. They touch keys they
 compute (timelines, posts) besides their KEYS, which is fine on a non-clustered (replicated)
@@ -41,7 +43,8 @@ local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
   if redis.call('HGET', key, 's') ~= 'deleted' then
     local at = 1 + (i - 1) * 5
-    redis.call('HSET', key, 'a', ARGV[at + 1], 's', ARGV[at + 2], 'j', ARGV[at + 3],
+    redis.call('HDEL', key, 'j')
+    redis.call('HSET', key, 'a', ARGV[at + 1], 's', ARGV[at + 2], 'm', ARGV[at + 3],
       'l', ARGV[at + 4], 'c', ARGV[at + 5])
     redis.call('EXPIRE', key, ttl)
   end
@@ -160,10 +163,10 @@ for _ = 1, 50 do
       seen[member] = nil  -- past the boundary: it comes again in the next window
     else
       last_score, last_member = score, member
-      local post = redis.call('HMGET', 'post:' .. member, 'a', 's', 'j', 'l', 'c')
+      local post = redis.call('HMGET', 'post:' .. member, 'a', 's', 'm', 'l', 'c')
       local author, status = post[1], post[2]
       local keep = false
-      if author == false then
+      if author == false or (status == 'published' and post[3] == false) then
         author, keep = '', true
       elseif status == 'published' and (author == user or redis.call('SISMEMBER', following, author) == 1) then
         keep = true
@@ -468,7 +471,7 @@ class FeedStore:
         """A tombstone: readers drop the post at once, even where fan-out has not removed it yet."""
         key = POST + post_id
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"s": DELETED, "a": "-", "j": ""})
+            pipe.hset(key, mapping={"s": DELETED, "a": "-", "m": ""})
             pipe.expire(key, self.post_ttl)
             pipe.execute()
 

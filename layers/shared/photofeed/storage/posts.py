@@ -40,7 +40,22 @@ def items_of(post: PostRow) -> list[ItemRow]:
     """The post's photos in order. A post made before posts had several has one, described by the
     post's own fields."""
     if post.items:
-        return list(post.items)
+        items = list(post.items)
+        first = items[0]
+        if post.status == PUBLISHED and first.media is None and post.media is not None:
+            # Published by a worker that predates items: it wrote the photo on the post only.
+            items[0] = ItemRow(
+                content_type=first.content_type,
+                content_length=first.content_length,
+                alt_text=first.alt_text,
+                upload_key=first.upload_key,
+                upload_version=first.upload_version or post.upload_version,
+                width=post.width,
+                height=post.height,
+                blurhash=first.blurhash,
+                media=post.media,
+            )
+        return items
     return [
         ItemRow(
             content_type=post.content_type,
