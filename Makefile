@@ -21,7 +21,7 @@ NPM := PATH="$(abspath $(BIN)):$$PATH" npm --prefix web
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements/dev.txt requirements/constraints.txt layers/shared/requirements.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/constraints.txt layers/shared/requirements.txt layers/video/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is needed (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

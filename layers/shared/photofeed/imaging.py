@@ -171,6 +171,24 @@ def render_variants(data: bytes, content_type: str, max_pixels: int = 50_000_000
     width, height = decoded.shown_size
     try:
         picture = _upright(flatten_to_srgb(decoded.image), decoded.orientation)
+    except Exception as error:
+        log.warning("rendering failed: %s: %s", type(error).__name__, error, exc_info=True)
+        raise RejectedImage("the picture could not be converted into the published sizes") from error
+    return render_picture(picture, width, height)
+
+
+def render_picture(picture: Image.Image, width: int, height: int) -> Rendered:
+    """The published variants and BlurHash of a decoded picture, as `render_variants` makes them.
+
+    `picture` is upright 8-bit RGB (mode "RGB", colours in sRGB), at most `width` x `height`
+    pixels: the picture's own size as shown, which the result reports (a JPEG may have been decoded
+    at a reduced scale; a video's poster frame is its shown size). The variants are the JPEGs of
+    API.md, "Posts and media": `thumbnail` 150x150 centre crop, `medium` 640 px and `large`
+    1080 px wide, never wider than `width`. `picture.info` is emptied so no metadata is written.
+
+    Raises RejectedImage, with a sentence for the author, if the variants cannot be made.
+    """
+    try:
         # Drop every metadata block `picture` may still carry (the JPEG encoder falls back to
         # `info` for the comment), so `save()` writes the pixels alone.
         picture.info = {}
