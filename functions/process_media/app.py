@@ -1,4 +1,10 @@
-"""S3 ObjectCreated (via SQS) -> verify, strip and resize the photo -> publish or reject the post.
+"""S3 ObjectCreated (via SQS) -> verify, strip and resize the photo (or convert the video) ->
+publish or reject the post.
+
+The same code serves two functions (template.yaml): ProcessMediaFunction for photos and
+ProcessVideoFunction, larger and with PyAV in its layer, for videos (their uploads are announced
+to their own queue). A video's conversion must end FINISHING_SECONDS before the invocation's own
+timeout, leaving the time to store and record what it made.
 
 Each SQS record is handled on its own: a record that fails (a transient error) is reported back
 as a batch item failure, retried after the visibility timeout and dead-lettered after
@@ -6,6 +12,7 @@ maxReceiveCount; its batch-mates are not held back. A dead-lettered upload's pos
 the stuck_posts function.
 """
 
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -22,12 +29,18 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+# Left, of the invocation's time, to store a converted video (up to ~100 MB to S3) and record it.
+FINISHING_SECONDS = 30
 
 
 @tracer.capture_method
-def handle_record(record: SQSRecord) -> None:
+def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    deadline = None
+    if lambda_context is not None:
+        remaining = lambda_context.get_remaining_time_in_millis() / 1000
+        deadline = time.monotonic() + remaining - FINISHING_SECONDS
     for upload in uploads_in_notification(record.body):
-        outcome = media_processor().process(upload)
+        outcome = media_processor().process(upload, deadline)
         logger.info("upload processed", extra={"key": upload.key, "outcome": outcome.value})
         metrics.add_metric(name=f"Uploads_{outcome.value}", unit=MetricUnit.Count, value=1)
 

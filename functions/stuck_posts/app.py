@@ -1,7 +1,8 @@
 """Posts that can never publish end `rejected` (photofeed.services.stuck_posts), from two triggers:
 
-- the media dead-letter queue (SQS): an upload the media worker gave up on rejects its post at
-  once; each record is handled on its own, a failed one (DynamoDB unavailable) comes back;
+- the media and video dead-letter queues (SQS): an upload the media or video worker gave up on
+  rejects its post at once; each record is handled on its own, a failed one (DynamoDB
+  unavailable) comes back;
 - a schedule (EventBridge, every 5 minutes): the sweep rejects every post still in flight past
   its deadline, reckoned from the event's `time` (when the schedule fired).
 """

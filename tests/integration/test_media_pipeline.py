@@ -19,11 +19,11 @@ from devstack.pollers import EventSources
 from devstack.schedules import Rate
 from photofeed import imaging
 from photofeed.clock import utc_now
-from photofeed.services.media import MediaProcessor
+from photofeed.services.media import MediaProcessor, Rendition
 from photofeed.storage.media import MediaStore
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.queues import WorkQueue
-from photofeed.storage.tables import PostRow
+from photofeed.storage.tables import MediaKeys, PostRow
 from tests import images
 from tests.conftest import LocalAws, load_event
 from tests.integration.drain import SqsDriver, StreamDriver
@@ -471,11 +471,9 @@ def test_a_post_rejected_by_the_sweep_while_the_worker_renders_stays_rejected_an
 ) -> None:
     real_store = MediaProcessor.store
 
-    def store_after_the_sweep(
-        self: MediaProcessor, post: PostRow, index: int, rendered: imaging.Rendered
-    ) -> dict[str, str]:
+    def store_after_the_sweep(self: MediaProcessor, post: PostRow, index: int, rendition: Rendition) -> MediaKeys:
         pipeline.sweep(utc_now() + timedelta(hours=2))  # the deadline passes while the worker renders
-        return real_store(self, post, index, rendered)
+        return real_store(self, post, index, rendition)
 
     monkeypatch.setattr(MediaProcessor, "store", store_after_the_sweep)
     data = images.jpeg()

@@ -102,15 +102,21 @@ def test_the_validators_constraints_are_in_the_document(document: dict[str, Any]
     schemas = document["components"]["schemas"]
     assert schemas["SignupRequest"]["properties"]["username"]["pattern"] == "^[A-Za-z0-9_]{3,30}$"
     post = schemas["CreatePostRequest"]["properties"]
-    photo_types = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"]
-    assert post["content_type"]["enum"] == photo_types
+    media_types = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"]
+    media_types += ["video/mp4", "video/quicktime"]
+    assert post["content_type"]["enum"] == media_types
     assert post["media"]["maxItems"] == 10
     assert post["media"]["minItems"] == 1
     item = schemas["MediaItemRequest"]["properties"]
-    assert item["content_type"]["enum"] == photo_types
+    assert item["content_type"]["enum"] == media_types
     assert item["alt_text"]["maxLength"] == 1500
     assert {"required": ["media"]} in schemas["CreatePostRequest"]["oneOf"]
-    assert post["content_length"]["maximum"] == 20 * 1024 * 1024
+    assert post["content_length"]["maximum"] == 100 * 1024 * 1024  # a video's; a photo's 20 MiB is 413
+    shown = schemas["MediaItem"]
+    assert shown["properties"]["video"]["type"] == "string"  # not nullable: absent for a photo
+    assert shown["properties"]["duration_s"]["type"] == "number"
+    assert "video" not in shown["required"]
+    assert "duration_s" not in shown["required"]
     assert post["title"]["maxLength"] == 120
     assert schemas["CreatePostRequest"]["additionalProperties"] is False
     assert schemas["Post"]["properties"]["created_at"]["format"] == "date-time"

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
 
     # Uploads: what POST /posts accepts and how long its presigned POST lives.
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_video_bytes: int = 100 * 1024 * 1024
+    # Videos (photofeed/video.py): longer, larger, faster or more decoded pixels (width x height x
+    # frames per second x seconds) than these are refused before conversion. Set on the video
+    # worker from the template's parameters (MaxVideoSeconds, MaxVideoSide, MaxVideoFps,
+    # MaxVideoWork): the work limit keeps a clip's conversion within the worker's timeout.
+    max_video_seconds: float = 60.0
+    max_video_side: int = 4096
+    max_video_fps: float = 240.0
+    max_video_work: float = 16e9
     upload_url_ttl_seconds: int = 300
     # Signed media URLs handed to clients: twice the post cache's lifetime, so a URL served from
     # the cache is always good for at least an hour.

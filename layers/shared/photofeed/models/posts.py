@@ -10,10 +10,15 @@ from pydantic.json_schema import SkipJsonSchema
 from photofeed.models.users import RequestModel, Timestamp, UserSummary
 
 PostStatus = Literal["pending_upload", "processing", "published", "rejected"]
-# The photo types POST /posts accepts (any other is 415), and the largest photo (more is 413).
+# The media types POST /posts accepts (any other is 415), and the largest photo and video (more is
+# 413). A video may last MAX_VIDEO_SECONDS (API.md; the media worker refuses a longer one).
 PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif")
+VIDEO_CONTENT_TYPES = ("video/mp4", "video/quicktime")
+MEDIA_CONTENT_TYPES = PHOTO_CONTENT_TYPES + VIDEO_CONTENT_TYPES
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
-# A post carries 1 to 10 photos (the many-item form), each described by up to 1,500 characters.
+MAX_VIDEO_BYTES = 100 * 1024 * 1024
+MAX_VIDEO_SECONDS = 60
+# A post carries 1 to 10 photos or videos (the many-item form), each described by up to 1,500 characters.
 MAX_MEDIA_ITEMS = 10
 MAX_ALT_TEXT = 1500
 # An Idempotency-Key: 1 to 255 visible ASCII characters.
@@ -36,34 +41,36 @@ ContentType = Annotated[
     Field(
         min_length=1,
         max_length=100,
-        description="The photo's media type; any other is 415.",
-        json_schema_extra={"enum": list(PHOTO_CONTENT_TYPES)},
+        description="The photo's or video's media type; any other is 415.",
+        json_schema_extra={"enum": list(MEDIA_CONTENT_TYPES)},
     ),
 ]
 ContentLength = Annotated[
     int,
-    # Checked by the service, not here: larger than 20 MiB is 413.
+    # Checked by the service, not here: a photo larger than 20 MiB or a video larger than 100 MiB is 413.
     Field(
         ge=1,
-        description="The photo's size in bytes; the upload must not exceed it. Larger than 20 MiB is 413.",
-        json_schema_extra={"maximum": MAX_PHOTO_BYTES},
+        description="The file's size in bytes; the upload must not exceed it. A photo larger than 20 MiB, or a "
+        "video larger than 100 MiB, is 413.",
+        json_schema_extra={"maximum": MAX_VIDEO_BYTES},
     ),
 ]
 
 
 class MediaItemRequest(RequestModel):
-    """One photo of a post made in the many-item form."""
+    """One photo or video of a post made in the many-item form."""
 
     content_type: ContentType
     content_length: ContentLength
     alt_text: str = Field(
-        default="", max_length=MAX_ALT_TEXT, description="What the photo shows, for people who cannot see it."
+        default="", max_length=MAX_ALT_TEXT, description="What the photo or video shows, for people who cannot see it."
     )
 
 
 class CreatePostRequest(RequestModel):
-    """Either the single-photo form (`content_type` and `content_length`) or the many-item form
-    (`media`: 1 to 10 photos, in the order they are shown); a body with both or neither is 422."""
+    """Either the single-item form (`content_type` and `content_length`) or the many-item form
+    (`media`: 1 to 10 photos or videos, in the order they are shown); a body with both or neither
+    is 422."""
 
     # The document says "one form or the other" as JSON Schema does (a body with all three matches
     # both branches, so neither); the fields are optional in the document, not nullable.
@@ -76,7 +83,10 @@ class CreatePostRequest(RequestModel):
     content_type: ContentType | SkipJsonSchema[None] = None
     content_length: ContentLength | SkipJsonSchema[None] = None
     media: Annotated[list[MediaItemRequest], Field(min_length=1, max_length=MAX_MEDIA_ITEMS)] | SkipJsonSchema[None] = (
-        Field(default=None, description="The many-item form: one entry per photo, in order; each gets its own upload.")
+        Field(
+            default=None,
+            description="The many-item form: one entry per photo or video, in order; each gets its own upload.",
+        )
     )
 
     @model_validator(mode="before")
@@ -99,7 +109,7 @@ class CreatePostRequest(RequestModel):
         return self
 
     def items(self) -> list[MediaItemRequest]:
-        """The post's photos in order, whichever form the body used."""
+        """The post's items in order, whichever form the body used."""
         if self.media is not None:
             return self.media
         assert self.content_type is not None
@@ -108,7 +118,8 @@ class CreatePostRequest(RequestModel):
 
 
 class MediaUrls(BaseModel):
-    """Signed, time-limited URLs. The variants are JPEGs made from the pixels only (no metadata)."""
+    """Signed, time-limited URLs. The variants are JPEGs made from the pixels only (no metadata); a
+    video's are made from its poster frame."""
 
     thumbnail: str = Field(description="150x150, centre crop.")
     medium: str = Field(description="640 px wide (never upscaled).")
@@ -117,10 +128,10 @@ class MediaUrls(BaseModel):
 
 
 class MediaItem(BaseModel):
-    """One photo of a post, as shown."""
+    """One photo or video of a post, as shown."""
 
-    type: Literal["image", "video"] = Field(description="`image` (videos come as `video`).")
-    alt_text: str = Field(description="The author's description of the photo; empty if none was given.")
+    type: Literal["image", "video"] = Field(description="`image` or `video`.")
+    alt_text: str = Field(description="The author's description of the item; empty if none was given.")
     width: int = Field(description="Pixels, as shown (orientation applied).")
     height: int = Field(description="Pixels, as shown (orientation applied).")
     blurhash: str | None = Field(
@@ -128,6 +139,15 @@ class MediaItem(BaseModel):
         "loads; null only for photos published before placeholders were made."
     )
     variants: MediaUrls
+    video: str | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Videos only: a signed URL of the video as an H.264/AAC MP4, at most 1080 px on its short "
+        "side, `moov` first so it streams, without metadata.",
+    )
+    duration_s: float | SkipJsonSchema[None] = Field(
+        default=None, exclude_if=lambda value: value is None, description="Videos only: its length in seconds."
+    )
 
 
 class Post(BaseModel):
@@ -143,7 +163,7 @@ class Post(BaseModel):
     width: int | None
     height: int | None
     media_items: list[MediaItem] = Field(
-        description="The post's photos in the order they were sent (empty until it is published); `media`, "
+        description="The post's photos and videos in the order they were sent (empty until it is published); `media`, "
         "`width` and `height` describe the first."
     )
     like_count: int
@@ -161,8 +181,8 @@ class Upload(BaseModel):
 
 class CreatedPost(BaseModel):
     post: Post
-    upload: Upload = Field(description="The first photo's upload.")
-    uploads: list[Upload] = Field(description="One upload per photo, in the order of the request.")
+    upload: Upload = Field(description="The first item's upload.")
+    uploads: list[Upload] = Field(description="One upload per item, in the order of the request.")
 
 
 class PostList(BaseModel):

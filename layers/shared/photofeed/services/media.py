@@ -13,22 +13,33 @@ fan-out worker when the posts stream hands it the rejection (`post_discarded`).
 Safe to run twice, in any order, and to die between any two steps: each step is idempotent and
 every status change is conditional on the status it moves from. A transient failure (S3, DynamoDB)
 propagates, so the SQS record is retried; a file that can never be published (anything wrong while
-decoding or rendering it: `render_variants` turns every such error into a RejectedImage) is
-rejected at once. An upload whose every retry fails is dead-lettered, and its post rejected by the
-stuck-post rule (photofeed.services.stuck_posts), which may also reject a post while this worker
-is still at it: then the worker's publish finds the post gone from flight and removes its variants.
+decoding or rendering it: `render_variants` turns every such error into a RejectedImage, and
+`photofeed.video.transcode` into a RejectedVideo) is rejected at once. An upload whose every retry
+fails is dead-lettered, and its post rejected by the stuck-post rule
+(photofeed.services.stuck_posts), which may also reject a post while this worker is still at it:
+then the worker's publish finds the post gone from flight and removes its variants.
+
+A video is the same kind of item: downloaded to local disk (up to 100 MiB), converted by
+photofeed.video (PyAV, in the video worker only, whose layer has it) into an H.264/AAC MP4 and a
+poster frame, whose image variants and BlurHash stand for it like a photo's. Its conversion must
+end by the `deadline` the handler gives (the function's own timeout less the time to store and
+record); a clip that could not is refused up front by its size and length, and one that
+overruns all the same is refused, never retried for ever.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote_plus
 
 from photofeed.config import Settings, get_settings
 from photofeed.imaging import RejectedImage, Rendered, render_variants
+from photofeed.models.posts import VIDEO_CONTENT_TYPES
 from photofeed.storage.media import MediaStore, item_number, parse_upload_key
 from photofeed.storage.posts import IN_FLIGHT, PENDING_UPLOAD, PUBLISHED, PostRepository, items_of
 from photofeed.storage.tables import ItemRow, MediaKeys, PostRow
@@ -40,6 +51,17 @@ class Outcome(StrEnum):
     PUBLISHED = "published"
     REJECTED = "rejected"
     IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """What an item becomes before it is stored: the image variants of the picture as shown (a
+    video's made from its poster frame), and for a video the converted MP4 on local disk and its
+    length in seconds."""
+
+    picture: Rendered
+    video_path: str | None = None
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +100,9 @@ class MediaProcessor:
         self._media = media
         self._settings = settings or get_settings()
 
-    def process(self, upload: UploadEvent) -> Outcome:
+    def process(self, upload: UploadEvent, deadline: float | None = None) -> Outcome:
+        """Check, render, store and record one uploaded item; publish its post if it is the last.
+        `deadline` (a time.monotonic() value) bounds a video's conversion."""
         ids = parse_upload_key(upload.key)
         if ids is None:
             log.warning("not an upload key: %s", upload.key)
@@ -98,25 +122,28 @@ class MediaProcessor:
             return self.publish(post, None)
         if post.status == PENDING_UPLOAD and not self.claim(post):  # the first item claims the post
             return Outcome.IGNORED
-        reason = self.check_upload(items[index], upload)
-        if reason is None:
-            try:
-                rendered = self.render(items[index], upload)
-            except RejectedImage as rejected:
-                reason = str(rejected)
-        if reason is not None:
-            return self.reject(post, index, reason)
-        keys = self.store(post, index, rendered)
+        # The local work space: a video's original and its conversion (Lambda's /tmp).
+        with tempfile.TemporaryDirectory(prefix="media-") as work:
+            reason = self.check_upload(items[index], upload)
+            if reason is None:
+                rendition = self.render(items[index], upload, work, deadline)
+                if isinstance(rendition, str):
+                    reason = rendition
+            if reason is not None:
+                return self.reject(post, index, reason)
+            assert not isinstance(rendition, str)
+            keys = self.store(post, index, rendition)
         done = ItemRow(
             content_type=items[index].content_type,
             content_length=items[index].content_length,
             alt_text=items[index].alt_text,
             upload_key=upload.key,
             upload_version=upload.version_id,
-            width=rendered.width,
-            height=rendered.height,
-            blurhash=rendered.blurhash,
-            media=MediaKeys(**keys),
+            width=rendition.picture.width,
+            height=rendition.picture.height,
+            blurhash=rendition.picture.blurhash,
+            duration_s=rendition.duration_s,
+            media=keys,
         )
         if all(item.media is not None for i, item in enumerate(items) if i != index):
             return self.publish(post, (index, done))  # the last item: recorded and published at once
@@ -134,7 +161,9 @@ class MediaProcessor:
         found = self._media.inspect_upload(upload.key, upload.version_id)
         if found is None:
             raise FileNotFoundError(f"{upload.key} is not in the uploads bucket (yet)")
-        limit = min(int(item.content_length), self._settings.max_upload_bytes)
+        video = item.content_type in VIDEO_CONTENT_TYPES
+        largest = self._settings.max_video_bytes if video else self._settings.max_upload_bytes
+        limit = min(int(item.content_length), largest)
         if found.size > limit:
             return f"the file is {found.size} bytes; {limit} were announced"
         if found.size == 0:
@@ -143,12 +172,43 @@ class MediaProcessor:
             return f"the file was stored as {found.content_type or 'no type'}, not {item.content_type}"
         return None
 
-    def render(self, item: ItemRow, upload: UploadEvent) -> Rendered:
+    def render(self, item: ItemRow, upload: UploadEvent, work: str, deadline: float | None) -> Rendition | str:
+        """The item's rendition, or the reason it can never be published. `work` is a directory
+        for local files (a video's original and conversion)."""
+        if item.content_type in VIDEO_CONTENT_TYPES:
+            return self._render_video(item, upload, work, deadline)
         data = self._media.read_upload(upload.key, upload.version_id)
-        return render_variants(data, item.content_type, self._settings.max_image_pixels)
+        try:
+            return Rendition(render_variants(data, item.content_type, self._settings.max_image_pixels))
+        except RejectedImage as rejected:
+            return str(rejected)
 
-    def store(self, post: PostRow, index: int, rendered: Rendered) -> dict[str, str]:
-        return self._media.store_variants(post.id, rendered.variants, item_number(items_of(post)[index].upload_key))
+    def _render_video(self, item: ItemRow, upload: UploadEvent, work: str, deadline: float | None) -> Rendition | str:
+        # PyAV is in the video worker's layer only; the photo worker never imports it.
+        import photofeed.video as video
+
+        settings = self._settings
+        limits = video.VideoLimits(
+            max_seconds=settings.max_video_seconds,
+            max_side=settings.max_video_side,
+            max_fps=settings.max_video_fps,
+            max_work=settings.max_video_work,
+        )
+        source = os.path.join(work, "original")
+        self._media.download_upload(upload.key, upload.version_id, source)
+        try:
+            made = video.transcode(source, os.path.join(work, "video.mp4"), item.content_type, limits, deadline)
+        except video.RejectedVideo as rejected:
+            return str(rejected)
+        finally:
+            os.remove(source)  # the conversion and the original need not share the space
+        return Rendition(made.poster, video_path=made.video_path, duration_s=made.duration_s)
+
+    def store(self, post: PostRow, index: int, rendition: Rendition) -> MediaKeys:
+        """Write the item's renditions to the media bucket; their keys."""
+        number = item_number(items_of(post)[index].upload_key)
+        video = None if rendition.video_path is None else self._media.store_video(post.id, rendition.video_path, number)
+        return MediaKeys(**self._media.store_variants(post.id, rendition.picture.variants, number), video=video)
 
     def reject(self, post: PostRow, index: int, reason: str) -> Outcome:
         """The whole post is rejected, its reason naming the item when it has several. The

@@ -13,7 +13,8 @@ from photofeed.config import Settings, get_settings
 from photofeed.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from photofeed.models.posts import (
     IDEMPOTENCY_KEY_PATTERN,
-    PHOTO_CONTENT_TYPES,
+    MEDIA_CONTENT_TYPES,
+    VIDEO_CONTENT_TYPES,
     CreatedPost,
     CreatePostRequest,
     MediaItem,
@@ -81,12 +82,14 @@ class PostPresenter:
     def _items(self, row: PostRow) -> list[MediaItem]:
         return [
             MediaItem(
-                type="image",
+                type="video" if item.media.video else "image",
                 alt_text=item.alt_text or "",
                 width=int(item.width),
                 height=int(item.height),
                 blurhash=item.blurhash,
                 variants=self._urls(item.media, item),
+                video=self._media.signed_media_url(item.media.video, self._ttl) if item.media.video else None,
+                duration_s=float(item.duration_s) if item.media.video and item.duration_s is not None else None,
             )
             for item in items_of(row)
             if item.media is not None and item.width is not None and item.height is not None
@@ -129,12 +132,14 @@ class PostService:
         many = request.media is not None
         for number, item in enumerate(request.items(), start=1):
             where = f"media[{number - 1}]: " if many else ""
-            if item.content_type not in PHOTO_CONTENT_TYPES:
+            if item.content_type not in MEDIA_CONTENT_TYPES:
                 raise UnsupportedMediaType(
-                    f"{where}{item.content_type} is not accepted: use one of {', '.join(PHOTO_CONTENT_TYPES)}"
+                    f"{where}{item.content_type} is not accepted: use one of {', '.join(MEDIA_CONTENT_TYPES)}"
                 )
-            if item.content_length > self._settings.max_upload_bytes:
-                raise PayloadTooLarge(f"{where}photos may be at most {self._settings.max_upload_bytes} bytes")
+            video = item.content_type in VIDEO_CONTENT_TYPES
+            limit = self._settings.max_video_bytes if video else self._settings.max_upload_bytes
+            if item.content_length > limit:
+                raise PayloadTooLarge(f"{where}{'videos' if video else 'photos'} may be at most {limit} bytes")
         if idempotency_key is None:
             post_id = self._create(caller_id, request)
         else:
@@ -168,7 +173,9 @@ class PostService:
                 content_type=item.content_type,
                 content_length=item.content_length,
                 alt_text=item.alt_text,
-                upload_key=upload_key(caller_id, post_id, number if many else None),
+                upload_key=upload_key(
+                    caller_id, post_id, number if many else None, video=item.content_type in VIDEO_CONTENT_TYPES
+                ),
             )
             for number, item in enumerate(request.items(), start=1)
         ]

@@ -2,7 +2,7 @@
 
 A post that can never publish ends `rejected` with a reason, in one of two ways (its original,
 if one came, stays in the versioned uploads bucket):
-- `reject_dead_letter`: the media queue gave up on an upload (every delivery failed with an error
+- `reject_dead_letter`: the media or video queue gave up on an upload (every delivery failed with an error
   that looked transient, `maxReceiveCount` times) and moved it to the dead-letter queue; the
   post is rejected at once.
 - `sweep`: every few minutes, each post still in flight `deadline` after its creation is
@@ -22,14 +22,22 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from photofeed.clock import iso
+from photofeed.models.posts import VIDEO_CONTENT_TYPES
 from photofeed.services.media import UploadEvent
 from photofeed.storage.media import MediaStore, parse_upload_key
 from photofeed.storage.posts import IN_FLIGHT, PostRepository, items_of
-from photofeed.storage.tables import PostRow
+from photofeed.storage.tables import ItemRow, PostRow
 
 log = logging.getLogger(__name__)
 
-GAVE_UP = "the photo could not be processed: every attempt failed"
+
+def gave_up(item: ItemRow | None) -> str:
+    """The reason of a post whose upload (`item`) was dead-lettered."""
+    return f"the {_kind(item)} could not be processed: every attempt failed"
+
+
+def _kind(item: ItemRow | None) -> str:
+    return "video" if item is not None and item.content_type in VIDEO_CONTENT_TYPES else "photo"
 
 
 class StuckPosts:
@@ -51,7 +59,7 @@ class StuckPosts:
             return False
         items = items_of(post)
         number = next((n for n, item in enumerate(items, start=1) if item.upload_key == upload.key), None)
-        return self._reject(post, _naming(items, number, GAVE_UP), None)
+        return self._reject(post, _naming(items, number, gave_up(items[number - 1] if number else None)), None)
 
     def sweep(self, now: datetime, limit: int = 50) -> int:
         """Reject every post still in flight that was created more than `deadline` before `now`;
@@ -81,8 +89,9 @@ class StuckPosts:
         waiting = [(n, item) for n, item in enumerate(items, start=1) if item.media is None] or [(1, items[0])]
         for number, item in waiting:
             if self._media.inspect_upload(item.upload_key, None) is None:
-                return _naming(items, number, f"no photo was uploaded within {waited} of creating the post")
-        return _naming(items, waiting[0][0], f"the photo could not be processed within {waited} of creating the post")
+                return _naming(items, number, f"no {_kind(item)} was uploaded within {waited} of creating the post")
+        number, item = waiting[0]
+        return _naming(items, number, f"the {_kind(item)} could not be processed within {waited} of creating the post")
 
 
 def _naming(items: Sequence[object], number: int | None, reason: str) -> str:

@@ -11,6 +11,10 @@ from photofeed.config import get_settings
 from photofeed.storage.clients import client
 
 VARIANTS = ("thumbnail", "medium", "large")
+# The uploads bucket's prefixes: S3 announces each to its own queue, photos to the media worker and
+# videos to the video worker (a larger function; template.yaml).
+PHOTO_UPLOADS = "uploads"
+VIDEO_UPLOADS = "video-uploads"
 
 
 @dataclass(frozen=True)
@@ -20,16 +24,18 @@ class UploadedObject:
     version_id: str | None
 
 
-def upload_key(author_id: str, post_id: str, item: int | None = None) -> str:
-    """Where a post's photo is uploaded: `uploads/<author>/<post>` for a post made in the
-    single-photo form, `uploads/<author>/<post>/<n>` for item n (1-based) of the many-item form."""
-    return f"uploads/{author_id}/{post_id}" + ("" if item is None else f"/{item}")
+def upload_key(author_id: str, post_id: str, item: int | None = None, video: bool = False) -> str:
+    """Where a post's item is uploaded: `uploads/<author>/<post>` for a photo of a post made in the
+    single-item form, `uploads/<author>/<post>/<n>` for item n (1-based) of the many-item form;
+    a video's key starts `video-uploads/` instead."""
+    prefix = VIDEO_UPLOADS if video else PHOTO_UPLOADS
+    return f"{prefix}/{author_id}/{post_id}" + ("" if item is None else f"/{item}")
 
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
     """(author_id, post_id) of an upload key, or None for a key this system did not hand out."""
     parts = key.split("/")
-    if len(parts) not in (3, 4) or parts[0] != "uploads" or not all(parts[1:]):
+    if len(parts) not in (3, 4) or parts[0] not in (PHOTO_UPLOADS, VIDEO_UPLOADS) or not all(parts[1:]):
         return None
     if len(parts) == 4 and not (parts[3].isdecimal() and parts[3] == str(int(parts[3]))):
         return None
@@ -42,8 +48,13 @@ def variant_key(post_id: str, variant: str, item: int | None = None) -> str:
     return f"posts/{post_id}/" + ("" if item is None else f"{item}/") + f"{variant}.jpg"
 
 
+def video_key(post_id: str, item: int | None = None) -> str:
+    """`posts/<post>/video.mp4`, or `posts/<post>/<n>/video.mp4` for item n of the many-item form."""
+    return f"posts/{post_id}/" + ("" if item is None else f"{item}/") + "video.mp4"
+
+
 def item_number(key: str) -> int | None:
-    """The item number n of an upload key `uploads/<author>/<post>/<n>`; None for a single photo's."""
+    """The item number n of an upload key `<prefix>/<author>/<post>/<n>`; None for a single item's."""
     parts = key.split("/")
     return int(parts[3]) if len(parts) == 4 else None
 
@@ -81,6 +92,22 @@ class MediaStore:
     def read_upload(self, key: str, version_id: str | None) -> bytes:
         answer = self._s3.get_object(Bucket=self._uploads, Key=key, **({"VersionId": version_id} if version_id else {}))
         return bytes(answer["Body"].read())
+
+    def download_upload(self, key: str, version_id: str | None, path: str) -> None:
+        """Write the uploaded original to the local file `path` (a video is not read into memory)."""
+        extra = {"VersionId": version_id} if version_id else None
+        self._s3.download_file(self._uploads, key, path, ExtraArgs=extra)
+
+    def store_video(self, post_id: str, path: str, item: int | None = None) -> str:
+        """Upload the converted MP4 at `path` as the item's video (multipart when large); its key."""
+        key = video_key(post_id, item)
+        self._s3.upload_file(
+            path,
+            self._media,
+            key,
+            ExtraArgs={"ContentType": "video/mp4", "CacheControl": "private, max-age=31536000, immutable"},
+        )
+        return key
 
     def store_variants(self, post_id: str, variants: dict[str, bytes], item: int | None = None) -> dict[str, str]:
         """Write the variants of a photo (item n of the post, or its single photo); their keys."""

@@ -87,6 +87,8 @@ def _recording(path: Any, done: ItemRow) -> list[Action]:
     ]
     if done.upload_version:
         actions.append(path.upload_version.set(done.upload_version))
+    if done.duration_s is not None:
+        actions.append(path.duration_s.set(done.duration_s))
     return actions
 
 

@@ -117,14 +117,18 @@ class InFlightByCreation(GlobalSecondaryIndex["PostRow"]):
 
 
 class MediaKeys(MapAttribute[str, str]):
+    """The media bucket's keys of an item's renditions: the image variants (a video's are made
+    from its poster frame) and, for a video, the MP4."""
+
     thumbnail = UnicodeAttribute()
     medium = UnicodeAttribute()
     large = UnicodeAttribute()
+    video = UnicodeAttribute(null=True)
 
 
 class ItemRow(MapAttribute[str, Any]):
-    """One photo of a post: what the client announced, then, once the media worker has rendered
-    it, what it made (`media` set means done)."""
+    """One photo or video of a post: what the client announced, then, once the media worker has
+    rendered it, what it made (`media` set means done; a video also has `duration_s`)."""
 
     content_type = UnicodeAttribute()
     content_length = NumberAttribute()
@@ -134,6 +138,7 @@ class ItemRow(MapAttribute[str, Any]):
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     blurhash = UnicodeAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
     media = MediaKeys(null=True)
 
 
