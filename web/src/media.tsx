@@ -1,12 +1,32 @@
 /**
- * A post's pictures: one photo, or a carousel of several (API.md "Posts and media", `media_items`),
- * each from its variants through `srcset` with its width and height set, and its BlurHash painted
- * behind it until it has loaded.
+ * A post's photos and videos: one item, or a carousel of several (API.md "Posts and media",
+ * `media_items`). A photo comes from its variants through `srcset` with its width and height set, its
+ * BlurHash painted behind it until it has loaded. A video shows its poster (the same variants) and
+ * plays only when asked, one at a time, pausing when it leaves the screen.
  */
 import { decode } from "blurhash";
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { MediaItem, Post } from "./api/client";
+
+/** "0:07", "1:05", "1:02:03": a video's length as players show it. */
+export function formatDuration(seconds: number): string {
+  const whole = seconds > 0 ? Math.max(1, Math.round(seconds)) : 0;
+  const [hours, minutes, rest] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const two = (n: number) => String(n).padStart(2, "0");
+  return hours > 0 ? `${hours}:${two(minutes)}:${two(rest)}` : `${minutes}:${two(rest)}`;
+}
+
+/** "the photo", "the video", "3 photos", "1 photo and 2 videos": what a set of items is, in words. */
+export function countItems(kinds: readonly ("image" | "video")[]): string {
+  const videos = kinds.filter((kind) => kind === "video").length;
+  const photos = kinds.length - videos;
+  if (kinds.length === 1) return videos ? "the video" : "the photo";
+  const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+  if (!videos) return count(photos, "photo");
+  if (!photos) return count(videos, "video");
+  return `${count(photos, "photo")} and ${count(videos, "video")}`;
+}
 
 /** The post's pictures in order. A post published before `media_items` existed has only `media`. */
 export function postItems(post: Post): MediaItem[] {
@@ -69,19 +89,157 @@ export function MediaImage({ item, alt, sizes, priority = false }: { item: Media
   );
 }
 
+/** The video playing now: another one starting pauses it (one sound at a time). */
+let playing: HTMLVideoElement | null = null;
+/** One observer for every video on the page: one that leaves the screen (or its carousel) pauses. */
+let offScreen: IntersectionObserver | undefined;
+const VISIBLE_ENOUGH = 0.25;
+
+function whilePlaying(event: Event) {
+  const video = event.currentTarget as HTMLVideoElement;
+  if (playing && playing !== video) playing.pause();
+  playing = video;
+}
+
+function whenPaused(event: Event) {
+  if (playing === event.currentTarget) playing = null;
+}
+
+function pauseOffScreen(video: HTMLVideoElement): () => void {
+  offScreen ??= new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) if (entry.intersectionRatio < VISIBLE_ENOUGH) (entry.target as HTMLVideoElement).pause();
+    },
+    { threshold: VISIBLE_ENOUGH },
+  );
+  offScreen.observe(video);
+  return () => offScreen?.unobserve(video);
+}
+
+interface MediaVideoProps {
+  item: MediaItem;
+  alt: string;
+  sizes: string;
+  priority?: boolean;
+  /** In the feed: the poster with a play button, the video only once it is pressed. */
+  poster?: boolean;
+}
+
+/**
+ * One video. In the feed, its poster (a photo, as `MediaImage` shows one) with a "Play video" button
+ * and its length; pressed, the video plays there with sound and the browser's own controls. On the
+ * post's page, the video element at once (nothing loads but its metadata until it is played). Never
+ * autoplayed; if the browser cannot play it, a link to the file.
+ */
+export function MediaVideo({ item, alt, sizes, priority = false, poster = false }: MediaVideoProps) {
+  const [started, setStarted] = useState(!poster);
+  const [failed, setFailed] = useState(false);
+  // In the feed the poster was already on screen: the video takes the very picture the browser chose.
+  const [posterShown, setPosterShown] = useState(poster);
+  const shownPoster = useRef<string>("");
+  const video = useRef<HTMLVideoElement>(null);
+  const { width, height, variants } = item;
+
+  useEffect(() => {
+    const element = video.current;
+    if (!element) return;
+    const unwatch = pauseOffScreen(element);
+    // Pressed in the feed: play now, with sound (the press is the person's own gesture); the focus
+    // goes from the button, now gone, to the video's own controls.
+    if (poster) {
+      element.focus({ preventScroll: true });
+      element.play().catch(() => undefined);
+    }
+    return unwatch;
+  }, [started]);
+
+  // The BlurHash stays until the poster has loaded (the video element does not tell).
+  useEffect(() => {
+    if (!started || posterShown) return;
+    const image = new Image();
+    image.onload = () => setPosterShown(true);
+    image.src = variants.large;
+    return () => void (image.onload = null);
+  }, [started, variants.large]);
+
+  const length = item.duration_s ? formatDuration(item.duration_s) : null;
+  if (!started) {
+    return (
+      <div class="video-poster">
+        <MediaImage item={item} alt={alt} sizes={sizes} priority={priority} />
+        <button
+          type="button"
+          class="play-button"
+          aria-label="Play video"
+          onClick={(event) => {
+            shownPoster.current = event.currentTarget.parentElement?.querySelector("img")?.currentSrc ?? "";
+            setStarted(true);
+          }}
+        >
+          <span class="play-circle" aria-hidden="true">
+            <svg viewBox="0 0 24 24" width="28" height="28">
+              <path d="M8 5.5v13l11-6.5z" />
+            </svg>
+          </span>
+        </button>
+        {length && (
+          <span class="video-length">
+            <span class="visually-hidden">Length </span>
+            {length}
+          </span>
+        )}
+      </div>
+    );
+  }
+  return (
+    <div class="media-frame video-frame">
+      {item.blurhash && !posterShown && <Blurhash hash={item.blurhash} width={width} height={height} />}
+      <video
+        ref={video}
+        class="post-video"
+        src={item.video}
+        poster={shownPoster.current || variants.large}
+        width={width}
+        height={height}
+        style={{ aspectRatio: `${width} / ${height}` }}
+        aria-label={alt}
+        controls
+        playsInline
+        preload="metadata"
+        onPlay={whilePlaying}
+        onPause={whenPaused}
+        onLoadedData={() => setPosterShown(true)}
+        onError={() => setFailed(true)}
+      />
+      {failed && item.video && (
+        <p class="note video-note" role="alert">
+          This browser cannot play the video.{" "}
+          <a href={item.video} target="_blank" rel="noopener">
+            Open the video file
+          </a>
+        </p>
+      )}
+    </div>
+  );
+}
+
 interface PostMediaProps {
   post: Post;
   sizes: string;
   priority?: boolean;
-  /** Each picture links to the post's page (in the feed). */
+  /** In the feed: each photo links to the post's page, each video shows its poster and a play button. */
   link?: boolean;
 }
 
-/** The post's pictures: one photo as it is, several as a carousel; each picture's `alt` its alt text, else the title. */
+/** The post's photos and videos: one as it is, several as a carousel; each one's `alt` its alt text, else the title. */
 export function PostMedia({ post, sizes, priority = false, link = false }: PostMediaProps) {
   const items = postItems(post);
   const picture = (item: MediaItem, index: number) => {
-    const image = <MediaImage item={item} alt={item.alt_text || post.title} sizes={sizes} priority={priority && index === 0} />;
+    const alt = item.alt_text || post.title;
+    const first = priority && index === 0;
+    // A video is played where it is, so it is not inside a link (and a button cannot be).
+    if (item.type === "video" && item.video) return <MediaVideo item={item} alt={alt} sizes={sizes} priority={first} poster={link} />;
+    const image = <MediaImage item={item} alt={alt} sizes={sizes} priority={first} />;
     return link ? (
       <a href={`/p/${post.id}`} class="image-link" tabIndex={-1}>
         {image}
@@ -150,6 +308,8 @@ function Carousel({ items, render }: { items: MediaItem[]; render: (item: MediaI
   };
 
   const onKeyDown = (event: KeyboardEvent) => {
+    // The keys of a video's own controls (seeking, volume) stay theirs.
+    if (event.target instanceof HTMLVideoElement) return;
     const moves: Record<string, number> = { ArrowLeft: shown - 1, ArrowRight: shown + 1, Home: 0, End: count - 1 };
     const target = moves[event.key];
     if (target === undefined || event.altKey || event.ctrlKey || event.metaKey) return;
@@ -157,12 +317,15 @@ function Carousel({ items, render }: { items: MediaItem[]; render: (item: MediaI
     go(target);
   };
 
+  const noun = (index: number) => (items[index]?.type === "video" ? "video" : "photo");
+  const videos = items.filter((item) => item.type === "video").length;
+  const name = videos === 0 ? "Photos" : videos === count ? "Videos" : "Photos and videos";
   return (
     <section
       ref={region}
-      class="carousel"
+      class={`carousel${videos > 0 ? " has-video" : ""}`}
       aria-roledescription="carousel"
-      aria-label="Photos"
+      aria-label={name}
       tabIndex={0}
       onKeyDown={onKeyDown}
       style={{ "--ratio": carouselRatio(items[0]!) }}
@@ -177,12 +340,12 @@ function Carousel({ items, render }: { items: MediaItem[]; render: (item: MediaI
       <span class="carousel-count" aria-hidden="true">
         {shown + 1}/{count}
       </span>
-      <button type="button" class="carousel-arrow previous" aria-label="Previous photo" hidden={shown === 0} onClick={() => go(shown - 1)}>
+      <button type="button" class="carousel-arrow previous" aria-label={`Previous ${noun(shown - 1)}`} hidden={shown === 0} onClick={() => go(shown - 1)}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
           <path d="M15 5l-7 7 7 7" />
         </svg>
       </button>
-      <button type="button" class="carousel-arrow next" aria-label="Next photo" hidden={shown === count - 1} onClick={() => go(shown + 1)}>
+      <button type="button" class="carousel-arrow next" aria-label={`Next ${noun(shown + 1)}`} hidden={shown === count - 1} onClick={() => go(shown + 1)}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
           <path d="M9 5l7 7-7 7" />
         </svg>
@@ -193,7 +356,7 @@ function Carousel({ items, render }: { items: MediaItem[]; render: (item: MediaI
             key={index}
             type="button"
             class="carousel-dot"
-            aria-label={`Photo ${index + 1} of ${count}`}
+            aria-label={`${noun(index) === "video" ? "Video" : "Photo"} ${index + 1} of ${count}`}
             aria-current={index === shown ? "true" : undefined}
             onClick={() => go(index)}
           />

@@ -1,4 +1,4 @@
-/** A post's page: the photo large, its comments oldest first, likes on the post and on each comment. */
+/** A post's page: its photos and videos large, its comments oldest first, likes on the post and on each comment. */
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { api, call, describe, type Comment } from "../api/client";
@@ -49,7 +49,7 @@ export function PostPage() {
           <PostMedia post={shown} priority sizes="(min-width: 960px) 900px, 100vw" />
         ) : (
           <p class={`note${shown.status === "rejected" ? " note-error" : ""}`}>
-            {shown.status === "rejected" ? `Rejected: ${shown.rejection_reason ?? "the photo could not be processed"}` : "Processing the photo…"}
+            {shown.status === "rejected" ? `Rejected: ${shown.rejection_reason ?? "it could not be processed"}` : "Processing the post…"}
           </p>
         )}
         <div class="card-body">

@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { api, call, describe, type Post, type User, type UserSummary } from "../api/client";
 import { Avatar, Empty, ErrorNote, Spinner, UserLine, toast } from "../components";
+import { countItems } from "../media";
 import { useAsync, useFormSubmit, usePaged, useSentinel } from "../hooks";
 import { session } from "../session";
 
@@ -57,14 +58,7 @@ export function Profile() {
       <ul class="grid">
         {posts.items.map((post) => (
           <li key={post.id}>
-            <a href={`/p/${post.id}`} aria-label={post.media_items.length > 1 ? `${post.title} (${post.media_items.length} photos)` : post.title}>
-              {post.media && <img src={post.media.thumbnail} alt="" width={150} height={150} loading="lazy" decoding="async" />}
-              {post.media_items.length > 1 && (
-                <svg class="grid-many" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
-                  <path d="M8 3h13v13M4 7h13v14H4z" />
-                </svg>
-              )}
-            </a>
+            <GridTile post={post} />
           </li>
         ))}
       </ul>
@@ -73,6 +67,32 @@ export function Profile() {
       {posts.done && posts.items.length === 0 && <Empty>No posts yet.</Empty>}
       <div ref={sentinel} class="sentinel" />
     </main>
+  );
+}
+
+/** A post in the grid: its first item's thumbnail, marked when that is a video or when there are several. */
+function GridTile({ post }: { post: Post }) {
+  const kinds = post.media_items.map((item) => item.type);
+  const video = kinds[0] === "video";
+  const label = kinds.length > 1 || video ? `${post.title} (${kinds.length > 1 ? countItems(kinds) : "video"})` : post.title;
+  return (
+    <a href={`/p/${post.id}`} aria-label={label}>
+      {post.media && <img src={post.media.thumbnail} alt="" width={150} height={150} loading="lazy" decoding="async" />}
+      {(video || kinds.length > 1) && (
+        <span class="grid-badges" aria-hidden="true">
+          {video && (
+            <svg class="grid-video" viewBox="0 0 24 24" width="20" height="20">
+              <path d="M7 4.5v15l13-7.5z" />
+            </svg>
+          )}
+          {kinds.length > 1 && (
+            <svg class="grid-many" viewBox="0 0 24 24" width="20" height="20">
+              <path d="M8 3h13v13M4 7h13v14H4z" />
+            </svg>
+          )}
+        </span>
+      )}
+    </a>
   );
 }
 
