@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from devstack.files import read_complete_json, write_json_atomically
-from tests.bench import feed, media, notify, report, search, web
+from tests.bench import feed, media, notify, report, search, video, web
 
-PARTS = {"media": media, "feed": feed, "search": search, "notify": notify, "web": web}
+PARTS = {"media": media, "video": video, "feed": feed, "search": search, "notify": notify, "web": web}
 LOG = Path(".bench/bench.log")
 RESULTS = Path("bench-results.json")
 

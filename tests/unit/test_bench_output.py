@@ -23,7 +23,7 @@ NOISY_BENCH = textwrap.dedent(
     from aws_lambda_powertools import Logger
 
     import tests.bench.__main__ as bench
-    from tests.bench import feed, media, notify, search, web
+    from tests.bench import feed, media, notify, search, video, web
     from tests.devstack.file_watch import watching
 
     handler_log = Logger(service="read_api")  # made before the bench starts, as the handlers' are
@@ -57,6 +57,7 @@ NOISY_BENCH = textwrap.dedent(
     feed.run = feed_part
     search.run = lambda: {"search_query_p50_ms": 401.0}
     web.run = lambda: {"web_js_gzip_kb": 19.8, "web_lcp_ms": 268.0}
+    video.run = lambda: {"video_10s_1080p_seconds": 22.6}
     notify.run = failing_part if "--fail" in sys.argv else (lambda: {"notify_10k_followers_s": 19.5})
     sys.argv = [arg for arg in sys.argv if arg != "--fail"]
     with watching(Path("bench-results.json")) as watch:
@@ -142,4 +143,4 @@ def test_a_partial_run_updates_only_its_own_figures(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "bench-results.json").read_text())
     assert results["notify_10k_followers_s"] == 19.5  # measured again
     assert results["feed_read_p99_ms"] == 99.0  # kept from the last run
-    assert set(results["measured"]) == {"media", "feed", "search", "notify", "web"}
+    assert set(results["measured"]) == {"media", "video", "feed", "search", "notify", "web"}

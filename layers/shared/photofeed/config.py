@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     max_video_seconds: float = 60.0
     max_video_side: int = 4096
     max_video_fps: float = 240.0
-    max_video_work: float = 16e9
+    max_video_work: float = 32e9
     upload_url_ttl_seconds: int = 300
     # Signed media URLs handed to clients: twice the post cache's lifetime, so a URL served from
     # the cache is always good for at least an hour.
