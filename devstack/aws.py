@@ -53,6 +53,8 @@ NOT_NEEDED_LOCALLY = {
     "AWS::IAM::Policy",
     "AWS::Lambda::Permission",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::SNS::Subscription",
     "AWS::CloudFront::OriginAccessControl",
     "AWS::CloudFront::CachePolicy",
     "AWS::CloudFront::ResponseHeadersPolicy",

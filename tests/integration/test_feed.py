@@ -3,6 +3,7 @@ cache loss, DynamoDB when Redis is down, and the hybrid fan-out across the thres
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import uuid
@@ -275,3 +276,33 @@ def test_any_interleaving_with_duplicates_and_shuffles_ends_in_the_true_feeds(
 
     for name in names:
         assert world.feed(name, limit=2) == world.expected_feed(name), name
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the stream relay adds none
+def test_the_fan_out_reports_the_feeds_it_reached_and_its_lag_for_the_dashboard(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_CHUNK_SIZE", "2")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the tests' stack turns them off
+    wiring.reset()
+    fans = [f"fan{index}" for index in range(5)]
+    for fan in fans:
+        world.follow(fan, "star")
+        world.feed(fan)
+    world.settle()
+    capsys.readouterr()
+    world.publish("star")
+    world.settle()
+
+    # Powertools writes each invocation's metrics as one CloudWatch embedded-metric-format line.
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+    def values(name: str) -> list[float]:  # one value, or a list when an invocation added several
+        found = [metric[name] for metric in emitted if name in metric]
+        return [value for entry in found for value in (entry if isinstance(entry, list) else [entry])]
+
+    deliveries, lags = values("FeedDeliveries"), values("FanoutLag")
+    assert sum(deliveries) == 1 + len(fans)  # the author's feed and every fan's, chunks included
+    assert len(lags) == len(deliveries)  # every delivering message knows when the post was published
+    assert all(0 <= lag < 60_000 for lag in lags)
+    assert all(metric["service"] == "fanout" for metric in emitted if "FeedDeliveries" in metric)

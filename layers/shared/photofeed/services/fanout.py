@@ -58,7 +58,7 @@ class FanoutService:
         self._feeds = feeds
         self._queue = queue
         self._settings = settings or get_settings()
-        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+        self._handlers: dict[str, Callable[[dict[str, Any]], int | None]] = {
             "post_published": self.post_published,
             "post_deleted": self.post_deleted,
             "post_discarded": self.post_discarded,
@@ -68,14 +68,17 @@ class FanoutService:
             "unfollowed": self.unfollowed,
         }
 
-    def handle(self, message: dict[str, Any]) -> None:
+    def handle(self, message: dict[str, Any]) -> int:
+        """Apply one fan-out message; returns how many feeds it delivered a post to here (the
+        author's and the first chunk's for `post_published`, the chunk's for `deliver`, else 0).
+        Raises ValueError for an unknown message type."""
         handler = self._handlers.get(str(message.get("type")))
         if handler is None:
             raise ValueError(f"unknown fan-out message type {message.get('type')!r}")
-        handler(message)
+        return handler(message) or 0
 
     # ------------------------------------------------------------------ posts
-    def post_published(self, message: dict[str, Any]) -> None:
+    def post_published(self, message: dict[str, Any]) -> int:
         post_id, author_id = message["post_id"], message["author_id"]
         score = score_of(post_id)
         self._cache.fill([post_id])  # every reader of this post will want it: warm it once
@@ -83,11 +86,11 @@ class FanoutService:
             self._rebuild_timeline(author_id)
         self._store.deliver(post_id, score, [author_id])
         if not self._fanned_out(author_id):
-            return  # O(1): readers merge this author's timeline
-        self._for_each_follower_chunk(
-            author_id,
-            {"type": "deliver", "post_id": post_id, "score": score},
-            lambda chunk: self._store.deliver(post_id, score, chunk),
+            return 1  # O(1): readers merge this author's timeline
+        # The chunks carry the publishing time on, for the fan-out lag each one reports.
+        chunk = {"type": "deliver", "post_id": post_id, "score": score, "published_at": message.get("published_at")}
+        return 1 + self._for_each_follower_chunk(
+            author_id, chunk, lambda chunk: self._store.deliver(post_id, score, chunk)
         )
 
     def post_deleted(self, message: dict[str, Any]) -> None:
@@ -113,20 +116,22 @@ class FanoutService:
         if self._media is not None:
             self._media.delete_variants(message["post_id"])
 
-    def deliver(self, message: dict[str, Any]) -> None:
+    def deliver(self, message: dict[str, Any]) -> int:
         self._store.deliver(message["post_id"], int(message["score"]), message["user_ids"])
+        return len(message["user_ids"])
 
     def undeliver(self, message: dict[str, Any]) -> None:
         self._store.undeliver(message["post_ids"], message["user_ids"])
 
     def _for_each_follower_chunk(
         self, author_id: str, template: dict[str, Any], inline: Callable[[list[str]], Any]
-    ) -> None:
-        """The first chunk is done here; the rest go back on the queue for other workers."""
+    ) -> int:
+        """The first chunk is done here; the rest go back on the queue for other workers. Returns
+        the size of the first chunk."""
         chunk_size = self._settings.fanout_chunk_size
         followers = self._followers(author_id)
         if not followers:
-            return
+            return 0
         inline(followers[:chunk_size])
         self._queue.send_many(
             [
@@ -134,6 +139,7 @@ class FanoutService:
                 for start in range(chunk_size, len(followers), chunk_size)
             ]
         )
+        return min(chunk_size, len(followers))
 
     def _followers(self, author_id: str) -> list[str]:
         """Everyone who follows the author: from the cache, else from DynamoDB (then cached). The
