@@ -15,6 +15,7 @@ NODE_OK := node -e 'const [a, b] = process.versions.node.split(".").map(Number);
 NODE_STAMP := $(VENV)/.node
 WEB_STAMP := web/node_modules/.installed
 NPM := PATH="$(abspath $(BIN)):$$PATH" npm --prefix web
+CHECKOV := $(VENV)/checkov/bin/checkov
 
 .PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser
 
@@ -27,6 +28,11 @@ $(STAMP): requirements/dev.txt requirements/constraints.txt layers/shared/requir
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(CHECKOV): requirements/checkov.txt $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet -r requirements/checkov.txt
 	touch $@
 
 $(NODE_STAMP): $(STAMP)
@@ -59,11 +65,12 @@ test: $(STAMP) lint validate build web browser ## Lint, validate and build the t
 unit: $(STAMP) ## Only the fast tests (no local stack)
 	$(BIN)/python -m pytest -m "not e2e"
 
-lint: $(STAMP) $(WEB_STAMP) ## ruff + mypy + cfn-lint, and the web app's type-check + ESLint
+lint: $(STAMP) $(WEB_STAMP) $(CHECKOV) ## ruff + mypy + cfn-lint + checkov, and the web app's type-check + ESLint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared/photofeed functions devstack tools
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(NPM) run --silent lint
 
 validate: $(STAMP) ## sam validate --lint
