@@ -49,11 +49,21 @@ def depends_on(logical_id: str) -> set[str]:
 
 def test_the_distribution_depends_on_nothing_that_allows_its_origin() -> None:
     # The API, the functions (CORS_ALLOW_ORIGIN) and the uploads bucket refer to the distribution.
+    # Its Content-Security-Policy names the media distribution, which reads the media bucket
+    # (replicated by ReplicationRole) and the uploads bucket by name only.
     assert depends_on("WebDistribution") == {
         "WebBucket",
         "WebOriginAccessControl",
         "WebOriginCachePolicy",
         "WebHeadersPolicy",
+        "MediaDistribution",
+        "MediaOriginAccessControl",
+        "MediaCachePolicy",
+        "MediaHeadersPolicy",
+        "MediaKeyGroup",
+        "MediaPublicKey",
+        "MediaBucket",
+        "ReplicationRole",
     }
 
 

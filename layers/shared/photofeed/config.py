@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     # Signed media URLs handed to clients: twice the post cache's lifetime, so a URL served from
     # the cache is always good for at least an hour.
     media_url_ttl_seconds: int = 7200
+    # Media through CloudFront (template.yaml's MediaDistribution, on AWS when a key pair is
+    # given): the distribution's domain, the id of the public key it checks signatures with, and
+    # the Secrets Manager secret holding the private key (PEM). Without a domain, media URLs are
+    # S3 presigned URLs (the local stack, and a stack deployed without a key pair).
+    media_cdn_domain: str = ""
+    media_signing_key_id: str = ""
+    media_signing_key_secret_arn: str = ""
+    # A CloudFront URL expires at the end of a step of this many seconds (after at least
+    # media_url_ttl_seconds): every URL of an object signed within one step is the same, so
+    # browsers and the post cache reuse it.
+    media_url_expiry_step_seconds: int = 300
     # Images larger than this many pixels are rejected (decompression bombs).
     max_image_pixels: int = 50_000_000
     # A post still pending_upload or processing this long after its creation is rejected by the

@@ -23,7 +23,7 @@ from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.identity import IdentityProvider
-from photofeed.storage.media import MediaStore
+from photofeed.storage.media import MediaCdn, MediaStore, signing_key_from_secret
 from photofeed.storage.notifications import NotificationRepository
 from photofeed.storage.posts import PostRepository
 from photofeed.storage.push import DeviceRegistry, PushGateway
@@ -60,8 +60,23 @@ def engagement_service() -> EngagementService:
 
 
 @lru_cache(maxsize=1)
+def media_cdn() -> MediaCdn | None:
+    """The media distribution's URL signer on AWS; None where media are served by S3 (the local stack)."""
+    settings = get_settings()
+    if not settings.media_cdn_domain:
+        return None
+    secret_arn = settings.media_signing_key_secret_arn
+    return MediaCdn(
+        settings.media_cdn_domain,
+        settings.media_signing_key_id,
+        lambda: signing_key_from_secret(secret_arn),
+        expiry_step=settings.media_url_expiry_step_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
 def media_store() -> MediaStore:
-    return MediaStore()
+    return MediaStore(cdn=media_cdn())
 
 
 @lru_cache(maxsize=1)
@@ -210,6 +225,7 @@ _FACTORIES = (
     user_repository,
     follow_repository,
     post_repository,
+    media_cdn,
     media_store,
     engagement_repository,
     engagement_service,

@@ -1,12 +1,19 @@
-"""MediaStore: the uploads bucket (originals, versioned) and the media bucket (variants)."""
+"""MediaStore: the uploads bucket (originals, versioned) and the media bucket (variants); and
+MediaCdn, the signed URLs of the CloudFront distribution in front of both (on AWS)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
+from botocore.signers import CloudFrontSigner
 
+from photofeed.clock import utc_now
 from photofeed.config import get_settings
 from photofeed.storage.clients import client
 
@@ -59,10 +66,70 @@ def item_number(key: str) -> int | None:
     return int(parts[3]) if len(parts) == 4 else None
 
 
+def signing_key_from_secret(secret_arn: str) -> bytes:
+    """The media signing key (PEM), the SecretString of the secret template.yaml's
+    MediaSigningKeySecretArn names."""
+    return str(client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]).encode()
+
+
+class MediaCdn:
+    """Signed URLs of the media distribution (template.yaml's MediaDistribution): a canned policy
+    (the URL and when it expires) signed with SHA-256 by the private half of a key in the
+    distribution's key group, ECDSA P-256 (a 96-character signature) or RSA 2048 (344).
+
+    `Expires` is rounded up to the next multiple of `expiry_step` seconds, and the ECDSA signature
+    is deterministic (RFC 6979), so the URLs of an object signed within one step are identical:
+    browsers and the post cache keep one copy. The private key is read the first time a URL is
+    signed, once per execution environment."""
+
+    def __init__(
+        self,
+        domain: str,
+        key_id: str,
+        private_key: Callable[[], bytes],
+        expiry_step: int = 300,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._base = f"https://{domain}/"
+        self._signer = CloudFrontSigner(key_id, self._sign)
+        self._load_key = private_key
+        self._key: Any = None  # the private key, loaded by the first signature
+        self._step = expiry_step
+        self._clock = clock
+
+    def url(self, key: str, ttl: int, version_id: str | None = None) -> str:
+        """`https://<domain>/<key>?Expires=...&Signature=...&Key-Pair-Id=...&Hash-Algorithm=SHA256`
+        (with `versionId=...` first for an original's version), good for at least `ttl` seconds."""
+        url = self._base + quote(key, safe="/")
+        if version_id:
+            url += "?versionId=" + quote(version_id, safe="")
+        expires = math.ceil((self._clock().timestamp() + ttl) / self._step) * self._step
+        signed = self._signer.generate_presigned_url(url, date_less_than=datetime.fromtimestamp(expires, UTC))
+        return f"{signed}&Hash-Algorithm=SHA256"
+
+    def _sign(self, policy: bytes) -> bytes:
+        # Imported here: only the functions that sign URLs on AWS pay for it (about 20 ms a cold start).
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        if self._key is None:
+            key = load_pem_private_key(self._load_key(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                raise ValueError("the media signing key must be an ECDSA P-256 or RSA 2048 private key")
+            self._key = key
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return bytes(self._key.sign(policy, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
+        return bytes(self._key.sign(policy, padding.PKCS1v15(), hashes.SHA256()))
+
+
 class MediaStore:
-    def __init__(self, s3: Any | None = None) -> None:
+    def __init__(self, s3: Any | None = None, cdn: MediaCdn | None = None) -> None:
+        """`cdn`: where clients fetch media on AWS (the media distribution); None for S3 presigned
+        URLs (the local stack, or a stack deployed without a signing key)."""
         settings = get_settings()
         self._s3 = s3 or client("s3")
+        self._cdn = cdn
         self._uploads = settings.uploads_bucket
         self._media = settings.media_bucket
 
@@ -134,10 +201,17 @@ class MediaStore:
                 self._s3.delete_objects(Bucket=self._media, Delete={"Objects": keys, "Quiet": True})
 
     def signed_media_url(self, key: str, ttl: int) -> str:
+        """A variant or a video: the distribution's signed URL, else S3's presigned GET."""
+        if self._cdn is not None:
+            return self._cdn.url(key, ttl)
         return str(
             self._s3.generate_presigned_url("get_object", Params={"Bucket": self._media, "Key": key}, ExpiresIn=ttl)
         )
 
     def signed_original_url(self, key: str, version_id: str | None, ttl: int) -> str:
+        """An original as uploaded: through the distribution too (its uploads behaviours), else
+        S3's presigned GET."""
+        if self._cdn is not None:
+            return self._cdn.url(key, ttl, version_id)
         params = {"Bucket": self._uploads, "Key": key, **({"VersionId": version_id} if version_id else {})}
         return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl))
