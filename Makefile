@@ -17,7 +17,7 @@ WEB_STAMP := web/node_modules/.installed
 NPM := PATH="$(abspath $(BIN)):$$PATH" npm --prefix web
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser
+.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser redrive
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -95,6 +95,10 @@ deploy: build ## sam deploy, then build and publish the web app (first time: mak
 
 bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,… for some parts; logs in .bench/)
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
+
+redrive: $(STAMP) ## Replay a dead-letter queue once its cause is fixed: make redrive QUEUE=FanoutDeadLetterQueue (STACK=name for AWS; local by default)
+	@test -n "$(QUEUE)" || { echo "make redrive QUEUE=<dead-letter queue's logical id> [STACK=name]"; exit 2; }
+	$(BIN)/python -m tools.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK),--local)
 
 clean: ## Remove build output and local state
 	rm -rf .aws-sam .devstack .bench .pytest_cache .mypy_cache .ruff_cache web/dist web/node_modules

@@ -146,6 +146,7 @@ class LocalStack:
                     "AWS::Cognito::UserPool",
                     "AWS::Cognito::UserPoolClient",
                     "AWS::Serverless::StateMachine",
+                    "AWS::Serverless::Function",  # their names, for lambda invoke (tools/redrive.py)
                 )
             },
         }
