@@ -17,7 +17,7 @@ WEB_STAMP := web/node_modules/.installed
 NPM := PATH="$(abspath $(BIN)):$$PATH" npm --prefix web
 CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser redrive
+.PHONY: help setup local test unit lint validate build deploy bench openapi fuzz clean web browser redrive load
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ deploy: build ## sam deploy, then build and publish the web app (first time: mak
 
 bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,… for some parts; logs in .bench/)
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
+
+load: $(STAMP) ## A bounded load with faults on a local stack of its own, then what held (SECONDS=180 to change)
+	$(BIN)/python -m tools.load $(if $(SECONDS),--seconds $(SECONDS),)
 
 redrive: $(STAMP) ## Replay a dead-letter queue once its cause is fixed: make redrive QUEUE=FanoutDeadLetterQueue (STACK=name for AWS; local by default)
 	@test -n "$(QUEUE)" || { echo "make redrive QUEUE=<dead-letter queue's logical id> [STACK=name]"; exit 2; }

@@ -8,6 +8,9 @@ the dead-letter queue after its `maxReceiveCount` (moto applies the redrive poli
 DynamoDB streams are read shard by shard with the same batching, retried on failure up to
 `MaximumRetryAttempts`, then sent to the `DestinationConfig.OnFailure` queue and skipped.
 `Schedule` and `ScheduleV2` events fire on time (devstack/schedules.py).
+
+Faults asked for (devstack/faults.py) act here too: an SQS batch may be delivered twice, and a
+failed message may come back sooner than its queue's visibility timeout.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class SqsMapping:
     window_seconds: float
     report_failures: bool
     region: str
+    visibility_timeout: int | None = None  # the queue's, read when first needed
 
     def record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -202,18 +206,11 @@ class EventSources:
 
     def deliver_sqs_batch(self, mapping: SqsMapping, messages: list[dict[str, Any]]) -> None:
         """Invoke the function with one batch; delete what succeeded, leave the rest to retry."""
-        event = {"Records": [mapping.record(message) for message in messages]}
-        try:
-            result = self.runtime.invoke(mapping.function, event, f"sqs:{mapping.queue_arn.rsplit(':', 1)[-1]}")
-        except FunctionError:
-            return  # the whole batch comes back after the visibility timeout
-        failed: set[str] = set()
-        if mapping.report_failures and isinstance(result, dict):
-            failures = result.get("batchItemFailures") or []
-            failed = {str(item.get("itemIdentifier")) for item in failures}
-            if any(identifier in ("", "None") for identifier in failed):
-                return  # an empty or null identifier fails the whole batch, as on AWS
-        done = [message for message in messages if message["MessageId"] not in failed]
+        succeeded = self._invoke_with_batch(mapping, messages)
+        if self.runtime.faults.duplicate_sqs():
+            log.warning("fault: a batch of %d for %s delivered twice", len(messages), mapping.function.logical_id)
+            succeeded |= self._invoke_with_batch(mapping, messages)  # either delivery's success deletes it
+        done = [message for message in messages if message["MessageId"] in succeeded]
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
             self.aws("sqs").delete_message_batch(
@@ -222,6 +219,41 @@ class EventSources:
                     {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)
                 ],
             )
+        if len(done) < len(messages):
+            self._retry_sooner(mapping, [message for message in messages if message["MessageId"] not in succeeded])
+
+    def _invoke_with_batch(self, mapping: SqsMapping, messages: list[dict[str, Any]]) -> set[str]:
+        """The ids of the messages the invocation handled: none when it failed as a whole."""
+        event = {"Records": [mapping.record(message) for message in messages]}
+        try:
+            result = self.runtime.invoke(mapping.function, event, f"sqs:{mapping.queue_arn.rsplit(':', 1)[-1]}")
+        except FunctionError:
+            return set()  # the whole batch comes back after the visibility timeout
+        failed: set[str] = set()
+        if mapping.report_failures and isinstance(result, dict):
+            failures = result.get("batchItemFailures") or []
+            failed = {str(item.get("itemIdentifier")) for item in failures}
+            if any(identifier in ("", "None") for identifier in failed):
+                return set()  # an empty or null identifier fails the whole batch, as on AWS
+        return {message["MessageId"] for message in messages if message["MessageId"] not in failed}
+
+    def _retry_sooner(self, mapping: SqsMapping, failed: list[dict[str, Any]]) -> None:
+        """With the `retry_after_seconds` fault setting: failed messages come back sooner than
+        their queue's visibility timeout (backing off with each receive)."""
+        sqs = self.aws("sqs")
+        if mapping.visibility_timeout is None:
+            attributes = sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=["VisibilityTimeout"])
+            mapping.visibility_timeout = int(attributes["Attributes"]["VisibilityTimeout"])
+        entries = []
+        for index, message in enumerate(failed):
+            receives = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 1))
+            seconds = self.runtime.faults.retry_after(receives, mapping.visibility_timeout)
+            if seconds is not None:
+                entries.append(
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": seconds}
+                )
+        for start in range(0, len(entries), 10):
+            sqs.change_message_visibility_batch(QueueUrl=mapping.queue_url, Entries=entries[start : start + 10])
 
     # ------------------------------------------------------------------ DynamoDB streams
     def _poll_stream(self, function: LocalFunction, props: dict[str, Any]) -> None:

@@ -8,6 +8,15 @@ of one copy can run another copy's route functions (seen in 72 of 2,000 concurre
 read the other copy's request. So each function has one environment (like reserved concurrency
 1); functions still run concurrently with each other.
 
+Powertools' REST resolver keeps the current request on a class attribute
+(`BaseRouter.current_event`), shared by every resolver in the process: two functions that serve
+the API, running at once here (on Lambda they are separate processes), would read each other's
+request, and so each other's caller (seen under `make load`: a delete by the author answered 403).
+So the functions that serve API routes take turns, one API invocation at a time.
+
+Faults can be injected on purpose (devstack/faults.py, off unless asked for): an invocation
+marked to be killed dies as a killed environment does, with `Runtime.ExitError`.
+
 All functions share one process here, so they share one `os.environ`. Every variable the
 template gives a function is set once for all of them; a variable that two functions give
 different values would make one of them wrong, so that stops the stack at start-up. The one
@@ -17,6 +26,7 @@ imported, which is when Powertools reads it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -31,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devstack.faults import Faults
 from devstack.template import ACCOUNT_ID, Template, TemplateError
 
 log = logging.getLogger("devstack.lambda")
@@ -94,9 +105,13 @@ ENVIRONMENTS_PER_FUNCTION = 1
 
 
 class FunctionRuntime:
-    def __init__(self, template: Template, environments: int = ENVIRONMENTS_PER_FUNCTION) -> None:
+    def __init__(
+        self, template: Template, environments: int = ENVIRONMENTS_PER_FUNCTION, faults: Faults | None = None
+    ) -> None:
         self.template = template
         self.environments = environments
+        self.faults = faults or Faults.from_environment()
+        self._api_turn = threading.Lock()  # one API invocation at a time (see the module's docstring)
         self.functions: dict[str, LocalFunction] = {}
         self._lock = threading.Lock()
 
@@ -193,10 +208,16 @@ class FunctionRuntime:
             invoked_function_arn=function.arn,
             timeout_seconds=function.timeout_seconds,
         )
+        killed = self.faults.take_kill(function.logical_id)
+        batch = len(event.get("Records") or []) if isinstance(event, dict) else 0
+        if killed:
+            event = _first_half(event)
         started = time.perf_counter()
         handler = function.environments.get()  # a free execution environment (waits if all are busy)
+        turn = self._api_turn if _serves_api(function) else contextlib.nullcontext()
         try:
-            result = handler(event, context)
+            with turn:
+                result = handler(event, context)
         except Exception as error:
             elapsed = (time.perf_counter() - started) * 1000
             log.warning(
@@ -211,6 +232,17 @@ class FunctionRuntime:
         finally:
             function.environments.put(handler)
         elapsed = (time.perf_counter() - started) * 1000
+        if killed:
+            handled = len(event.get("Records") or []) if isinstance(event, dict) else 0
+            log.warning(
+                "fault: λ %s ← %s killed after %.1f ms (%d of %d record(s) handled, none acknowledged)",
+                function.logical_id,
+                source,
+                elapsed,
+                handled,
+                batch,
+            )
+            raise FunctionError("Runtime.ExitError", "the execution environment was killed (injected fault)")
         if elapsed > function.timeout_seconds * 1000:
             log.warning(
                 "λ %s ran %.0f ms, past its %d s timeout (it would be killed on AWS)",
@@ -226,3 +258,16 @@ class FunctionRuntime:
             return self.invoke(self.by_name(name), event, "lambda:Invoke"), None
         except FunctionError as error:
             return str(error), error.error_type
+
+
+def _first_half(event: Any) -> Any:
+    """What a batch handler gets through before its environment is killed: the first half of the
+    records (all of a batch of one); any other event whole."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or len(records) < 2:
+        return event
+    return {**event, "Records": records[: (len(records) + 1) // 2]}
+
+
+def _serves_api(function: LocalFunction) -> bool:
+    return any(event.get("Type") == "Api" for event in function.events.values())
