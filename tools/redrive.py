@@ -111,12 +111,12 @@ class DeadLetterQueue:
     page_function: str | None = None
 
 
-def _arn_target(value: Any) -> str | None:
-    """The logical id in `!GetAtt X.Arn` (either form), else None."""
+def _arn_target(value: Any, attribute: str = "Arn") -> str | None:
+    """The logical id in `!GetAtt X.<attribute>` (either form), else None."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         target = value["Fn::GetAtt"]
         parts = target.split(".", 1) if isinstance(target, str) else list(target)
-        if len(parts) == 2 and parts[1] == "Arn":
+        if len(parts) == 2 and parts[1] == attribute:
             return str(parts[0])
     return None
 
@@ -169,7 +169,7 @@ def _classify(resources: dict[str, Any], logical_id: str) -> DeadLetterQueue | N
     for function, _, kind, props in _functions(resources):
         destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         if kind == "DynamoDB" and _arn_target(destination) == logical_id:
-            table = _stream_target(props.get("Stream"))
+            table = _arn_target(props.get("Stream"), "StreamArn")
             filters = tuple(
                 json.loads(f["Pattern"]) for f in ((props.get("FilterCriteria") or {}).get("Filters") or [])
             )
@@ -190,15 +190,6 @@ def _classify(resources: dict[str, Any], logical_id: str) -> DeadLetterQueue | N
             return DeadLetterQueue(
                 logical_id, STATE_MACHINE, state_machine=machine_id, page_function=functions[0] if functions else None
             )
-    return None
-
-
-def _stream_target(value: Any) -> str | None:
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        target = value["Fn::GetAtt"]
-        parts = target.split(".", 1) if isinstance(target, str) else list(target)
-        if len(parts) == 2 and parts[1] == "StreamArn":
-            return str(parts[0])
     return None
 
 
