@@ -1,18 +1,20 @@
 """Nothing is lost silently (DESIGN.md, "Operating it on AWS"): every queue that holds failed work
 (a dead-letter queue, a stream mapping's on-failure destination, the state machine's catch
-target) and every function has a CloudWatch alarm to the alarm topic, read from template.yaml.
-A queue or a function added without one fails here."""
+target), every function and every node of the feed cache, in whichever shape its parameters give
+it, has a CloudWatch alarm to the alarm topic, read from template.yaml. A queue or a function
+added without one, or a cache node no alarm watches, fails here."""
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack.template import load_yaml
+from devstack.template import Template, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +165,141 @@ def test_alarms_notify_the_topic_when_they_fire_and_when_they_clear(template: di
     assert topic["KmsMasterKeyId"] == "alias/aws/sns"
     subscription = template["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
+
+
+# ------------------------------------------------------------------ the feed cache's nodes
+CACHE_METRICS = ("DatabaseMemoryUsagePercentage", "Evictions", "EngineCPUUtilization")
+INSIGHTS_QUERY = re.compile(
+    r'SELECT\s+\w+\(\s*"?(?P<metric>\w+)"?\s*\)\s+FROM\s+(?:SCHEMA\(\s*)?"(?P<namespace>[^"]+)"(?P<rest>.*)',
+    re.IGNORECASE | re.DOTALL,
+)
+WHERE = re.compile(r"\bWHERE\b(?P<where>.*?)(?:\bGROUP\s+BY\b|\bORDER\s+BY\b|\bLIMIT\b|$)", re.IGNORECASE | re.DOTALL)
+NAMED_NODE = re.compile(r"^\s*\(?\s*CacheClusterId\s*=\s*'(?P<node>[^']+)'\s*\)?\s*$")
+
+
+def stack(**overrides: str) -> Template:
+    """The template with these parameter values, each resource's id its logical id."""
+    template = Template.load(ROOT / "template.yaml", "alarms", overrides=overrides)
+    for logical_id in template.document["Resources"]:
+        template.refs[logical_id] = logical_id
+    return template
+
+
+def cache_node_ids(group: str, properties: dict[str, Any]) -> list[str]:
+    """Every node's CacheClusterId, as ElastiCache names them: <group>-<node> (3 digits) without cluster
+    mode, <group>-<shard>-<node> (4 and 3 digits) with it."""
+    if properties.get("ClusterMode") == "enabled":
+        shards, replicas = int(properties.get("NumNodeGroups", 1)), int(properties.get("ReplicasPerNodeGroup", 1))
+        return [f"{group}-{shard:04d}-{node:03d}" for shard in range(1, shards + 1) for node in range(1, replicas + 2)]
+    return [f"{group}-{node:03d}" for node in range(1, int(properties.get("NumCacheClusters", 1)) + 1)]
+
+
+def query_nodes(query: str) -> tuple[str, str, set[str] | None] | None:
+    """(namespace, metric, the nodes it names or None for every node) of a Metrics Insights query.
+    A WHERE clause other than CacheClusterId = '...' terms joined by OR counts as naming no node."""
+    match = INSIGHTS_QUERY.match(query.strip())
+    if not match:
+        return None
+    where = WHERE.search(match["rest"])
+    if where is None:
+        return match["namespace"], match["metric"], None
+    terms = [NAMED_NODE.match(term) for term in re.split(r"\bOR\b", where["where"], flags=re.IGNORECASE)]
+    return match["namespace"], match["metric"], {term["node"] for term in terms if term} if all(terms) else set()
+
+
+def cache_alarm_coverage(template: Template) -> dict[str, set[str] | None]:
+    """For each ElastiCache metric, the nodes (CacheClusterId) that alarms to the topic watch, or None
+    when one of them watches every node."""
+    coverage: dict[str, set[str] | None] = {}
+
+    def watch(metric: str, nodes: set[str] | None) -> None:
+        known = coverage.setdefault(metric, set())
+        coverage[metric] = None if known is None or nodes is None else known | nodes
+
+    for alarm in template.of_type("AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if {"Ref": "AlarmTopic"} not in properties.get("AlarmActions", []):
+            continue
+        for namespace, metric, dimensions in alarm_metrics(alarm):
+            if namespace == "AWS/ElastiCache" and "CacheClusterId" in dimensions:
+                watch(metric, {str(template.resolve(dimensions["CacheClusterId"]))})
+        for query in properties.get("Metrics", []):
+            found = query_nodes(str(template.resolve(query["Expression"]))) if "Expression" in query else None
+            if found and found[0] == "AWS/ElastiCache":
+                watch(found[1], found[2])
+    return coverage
+
+
+def cache_nodes_without_alarms(template: Template) -> list[str]:
+    """Each node of each replication group that lacks an alarm on one of CACHE_METRICS, as sentences."""
+    coverage = cache_alarm_coverage(template)
+    missing = []
+    for group, resource in template.of_type("AWS::ElastiCache::ReplicationGroup").items():
+        for node in cache_node_ids(template.refs[group], template.resolve(resource["Properties"])):
+            for metric in CACHE_METRICS:
+                watched = coverage.get(metric, set())
+                if watched is not None and node not in watched:
+                    missing.append(f"{group} node {node} has no alarm on {metric}")
+    return missing
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"CacheClusterMode": "disabled"},
+        {"CacheClusterMode": "enabled", "NumNodeGroups": "1", "ReplicasPerNodeGroup": "1"},
+        {"CacheClusterMode": "enabled", "NumNodeGroups": "3", "ReplicasPerNodeGroup": "0"},
+        {"CacheClusterMode": "enabled", "NumNodeGroups": "500", "ReplicasPerNodeGroup": "5"},
+    ],
+    ids=["disabled", "one-shard", "three-shards-no-replica", "largest"],
+)
+def test_every_node_of_the_feed_cache_has_its_alarms_whatever_its_shape(overrides: dict[str, str]) -> None:
+    template = stack(**overrides)
+
+    assert cache_node_ids("FeedCache", template.resolve(template.resources["FeedCache"]["Properties"]))
+    assert cache_nodes_without_alarms(template) == []
+
+
+def per_node_alarms(template: Template, nodes: list[str]) -> None:
+    """Replaces the cache's alarms with one per metric and node, named as `${FeedCache}-<node>`."""
+    resources = template.document["Resources"]
+    for name in [name for name in template.of_type("AWS::CloudWatch::Alarm") if name.startswith("Cache")]:
+        del resources[name]
+    for node in nodes:
+        for metric in CACHE_METRICS:
+            resources[f"Cache{metric}Node{node}Alarm"] = {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Namespace": "AWS/ElastiCache",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "CacheClusterId", "Value": {"Fn::Sub": f"${{FeedCache}}-{node}"}}],
+                    "AlarmActions": [{"Ref": "AlarmTopic"}],
+                },
+            }
+
+
+def test_alarms_on_the_nodes_of_a_primary_and_a_replica_leave_a_cluster_uncovered() -> None:
+    without_cluster_mode = stack(CacheClusterMode="disabled")
+    per_node_alarms(without_cluster_mode, ["001", "002"])
+    cluster = stack(CacheClusterMode="enabled", NumNodeGroups="2", ReplicasPerNodeGroup="1")
+    per_node_alarms(cluster, ["001", "002"])
+
+    assert cache_nodes_without_alarms(without_cluster_mode) == []
+    assert cache_nodes_without_alarms(cluster) == [
+        f"FeedCache node FeedCache-{node} has no alarm on {metric}"
+        for node in ("0001-001", "0001-002", "0002-001", "0002-002")
+        for metric in CACHE_METRICS
+    ]
+
+
+def test_a_query_that_names_nodes_covers_only_those() -> None:
+    template = stack(CacheClusterMode="enabled", NumNodeGroups="2", ReplicasPerNodeGroup="0")
+    one_node = " WHERE CacheClusterId = '${FeedCache}-0001-001'"
+    for alarm in template.of_type("AWS::CloudWatch::Alarm").values():
+        for query in alarm["Properties"].get("Metrics", []):
+            if "AWS/ElastiCache" in str(query.get("Expression")):
+                query["Expression"] = {"Fn::Sub": query["Expression"] + one_node}
+
+    assert cache_nodes_without_alarms(template) == [
+        f"FeedCache node FeedCache-0002-001 has no alarm on {metric}" for metric in CACHE_METRICS
+    ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from devstack.template import NO_VALUE, Template, TemplateError, load_yaml
+from devstack.template import NO_VALUE, Template, TemplateError, load_yaml, samconfig_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +139,105 @@ def test_deleted_variants_do_not_linger_in_the_versioned_media_bucket() -> None:
     assert rule["Status"] == "Enabled"
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 30
     assert rule["ExpiredObjectDeleteMarker"] is True
+
+
+def project_stack(**overrides: str) -> Template:
+    """The project's template with these parameter values (over samconfig.toml's [local] ones), each
+    resource standing for itself and the feed cache's two kinds of endpoint told apart."""
+    template = Template.load(ROOT / "template.yaml", "photofeed-test", overrides=overrides)
+    for logical_id in template.document["Resources"]:
+        template.refs[logical_id] = logical_id
+    template.attributes["FeedCache"] = {
+        "PrimaryEndPoint.Address": "primary.cache",
+        "PrimaryEndPoint.Port": "6379",
+        "ConfigurationEndPoint.Address": "configuration.cache",
+        "ConfigurationEndPoint.Port": "6380",
+    }
+    return template
+
+
+def feed_cache(template: Template) -> dict[str, Any]:
+    properties: dict[str, Any] = template.resolve(template.resources["FeedCache"]["Properties"])
+    return properties
+
+
+def parameter_group(template: Template, cache: dict[str, Any]) -> dict[str, str]:
+    """The settings of the parameter group the cache uses, which is the only one the stack has."""
+    assert set(template.of_type("AWS::ElastiCache::ParameterGroup")) == {cache["CacheParameterGroupName"]}
+    group = template.resources[cache["CacheParameterGroupName"]]["Properties"]
+    assert group["CacheParameterGroupFamily"] == "valkey8"
+    settings: dict[str, str] = template.resolve(group["Properties"])
+    return settings
+
+
+def test_in_cluster_mode_the_feed_cache_is_shards_of_a_primary_and_its_replicas() -> None:
+    template = project_stack(CacheClusterMode="enabled", NumNodeGroups="3", ReplicasPerNodeGroup="2")
+
+    cache = feed_cache(template)
+
+    assert cache["ClusterMode"] == "enabled"
+    assert (int(cache["NumNodeGroups"]), int(cache["ReplicasPerNodeGroup"])) == (3, 2)
+    assert "NumCacheClusters" not in cache  # the shards say how many nodes
+    assert cache["AutomaticFailoverEnabled"] is True  # ElastiCache requires it in cluster mode
+    assert cache["MultiAZEnabled"] is True
+    assert cache["Engine"] == "valkey"
+    settings = parameter_group(template, cache)
+    assert settings.pop("cluster-enabled") == "yes"
+    without = project_stack(CacheClusterMode="disabled")
+    # the same settings as without cluster mode: feeds as listpacks, evictions by LRU
+    assert settings == parameter_group(without, feed_cache(without))
+
+
+def test_without_cluster_mode_the_feed_cache_is_a_primary_and_a_replica() -> None:
+    # the shard parameters are then ignored, whatever they say
+    template = project_stack(CacheClusterMode="disabled", NumNodeGroups="3", ReplicasPerNodeGroup="0")
+
+    cache = feed_cache(template)
+
+    assert cache["NumCacheClusters"] == 2
+    assert not {"ClusterMode", "NumNodeGroups", "ReplicasPerNodeGroup"} & set(cache)
+    assert cache["AutomaticFailoverEnabled"] is True
+    assert cache["MultiAZEnabled"] is True
+    assert parameter_group(template, cache) == {"zset-max-listpack-entries": "1024", "maxmemory-policy": "allkeys-lru"}
+
+
+def test_shards_without_replicas_fail_over_but_are_not_multi_az() -> None:
+    """Multi-AZ needs a replica in another zone; automatic failover stays on, as cluster mode requires."""
+    cache = feed_cache(project_stack(CacheClusterMode="enabled", NumNodeGroups="2", ReplicasPerNodeGroup="0"))
+
+    assert (cache["AutomaticFailoverEnabled"], cache["MultiAZEnabled"]) == (True, False)
+
+
+def test_a_deploy_without_cache_parameters_gets_one_shard_with_a_replica_in_cluster_mode() -> None:
+    template = Template.load(ROOT / "template.yaml", "photofeed-test")
+    assert "CacheClusterMode" not in samconfig_parameters(ROOT / "samconfig.toml")  # so these are the defaults
+    for logical_id in template.document["Resources"]:
+        template.refs[logical_id] = logical_id
+
+    cache = feed_cache(template)
+
+    assert (cache["ClusterMode"], int(cache["NumNodeGroups"]), int(cache["ReplicasPerNodeGroup"])) == ("enabled", 1, 1)
+    assert cache["MultiAZEnabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("mode", "tls", "url", "cluster", "endpoint"),
+    [
+        ("enabled", "true", "rediss://configuration.cache:6380/0", "true", "configuration.cache:6380"),
+        ("enabled", "false", "redis://configuration.cache:6380/0", "true", "configuration.cache:6380"),
+        ("disabled", "true", "rediss://primary.cache:6379/0", "false", "primary.cache:6379"),
+        ("disabled", "false", "redis://primary.cache:6379/0", "false", "primary.cache:6379"),
+    ],
+)
+def test_functions_reach_the_cache_as_its_mode_needs(
+    mode: str, tls: str, url: str, cluster: str, endpoint: str
+) -> None:
+    """In cluster mode a client starts from the configuration endpoint and speaks the cluster protocol;
+    without, it talks to the primary endpoint."""
+    template = project_stack(CacheClusterMode=mode, CacheTls=tls)
+
+    for function in template.of_type("AWS::Serverless::Function"):
+        variables = template.function_properties(function)["Environment"]["Variables"]
+        assert template.resolve(variables["REDIS_URL"]) == url, function
+        assert template.resolve(variables["REDIS_CLUSTER"]) == cluster, function
+    assert template.resolve(template.document["Outputs"]["FeedCacheEndpoint"]["Value"]) == endpoint
