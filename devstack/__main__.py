@@ -25,7 +25,13 @@ def parse_arguments(argv: list[str]) -> StackConfig:
         default=int(os.environ.get("AWS_PORT", 4566)),
         help="moto's port (0: any free port)",
     )
-    parser.add_argument("--redis-port", type=int, default=0, help="Redis port (0: any free port)")
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=0,
+        help="Redis port; in cluster mode (CacheClusterMode=enabled), the first node's, the others following it "
+        "(0: any free port)",
+    )
     parser.add_argument(
         "--redis-server",
         default=os.environ.get(SERVER_VARIABLE) or None,
@@ -121,6 +127,8 @@ def banner(endpoints: dict[str, object], config: StackConfig) -> str:
         f"  AWS endpoint           {endpoints['aws_endpoint_url']}   (export AWS_ENDPOINT_URL=… to use the aws CLI)",
         f"  Redis                  {endpoints['redis_url']}   ({endpoints['redis_server']})",
     ]
+    if endpoints.get("redis_cluster"):
+        lines += redis_cluster_lines(endpoints.get("redis_nodes") or [])
     lines += [f"  {name:<22} {value}" for name, value in resources.items()]
     kept = "kept between runs; make local RESET=1 starts empty" if config.keep_state else "not kept"
     lines += [
@@ -130,6 +138,26 @@ def banner(endpoints: dict[str, object], config: StackConfig) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def redis_cluster_lines(nodes: object) -> list[str]:
+    """The cluster's nodes under the Redis line: each primary with its slots, then its replicas."""
+    assert isinstance(nodes, list)
+    primaries = [node for node in nodes if node["role"] == "primary"]
+    replicas = [node for node in nodes if node["role"] == "replica"]
+    lines = [
+        f"    cluster              {len(primaries)} primaries, {len(replicas)} replicas "
+        "(redis.RedisCluster.from_url finds them all from the URL above)"
+    ]
+    for primary in primaries:
+        slots = ", ".join(f"{first}-{last}" for first, last in primary.get("slots") or [])
+        lines.append(f"    primary              {primary['url']}   slots {slots}")
+        lines += [
+            f"      replica            {replica['url']}"
+            for replica in replicas
+            if replica.get("primary_id") == primary.get("node_id")
+        ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -207,6 +208,42 @@ class RedisServer:
         if not said:
             return f"{binary} {what}, and wrote nothing to its log ({self.log_path})"
         return f"{binary} {what}; the end of its log ({self.log_path}):\n{said}"
+
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL, as a crash: nothing is saved. A server another process started is killed by the
+        process id it reports. Returns once the port no longer answers."""
+        if self.process is not None:
+            self._kill()
+        else:
+            pid = self._process_id()
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self._ping():
+            if time.monotonic() > deadline:
+                raise RedisServerFailed(f"the server on port {self.port} still answers {timeout:g} s after SIGKILL")
+            time.sleep(0.02)
+        self._forget_log()
+
+    def answers(self) -> bool:
+        return self._ping().startswith(b"+PONG")
+
+    def _process_id(self) -> int | None:
+        """The process id the server on this port reports (INFO server), if it answers."""
+        reply = b""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=2) as connection:
+                connection.sendall(b"INFO server\r\n")
+                while True:
+                    _, found, rest = reply.partition(b"process_id:")
+                    if found and b"\r\n" in rest:
+                        return int(rest.split(b"\r\n", 1)[0])
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        return None
+                    reply += chunk
+        except OSError:
+            return None
 
     def _kill(self) -> None:
         """Stop a server that did not come up, without saving over its snapshot."""

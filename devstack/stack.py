@@ -1,5 +1,11 @@
 """The whole stack on one machine: Redis, moto, the template's resources, the functions, their
-event sources and the API, started in that order and stopped in the reverse one."""
+event sources and the API, started in that order and stopped in the reverse one.
+
+Redis is what the template's cache is: one server, or, when its CacheClusterMode parameter is
+"enabled", a real Valkey cluster of NumNodeGroups primaries with ReplicasPerNodeGroup replicas
+each (`devstack/redis_cluster.py`), every node with the settings of the template's cache
+parameter group. The cache's endpoints (primary, reader, configuration) all point at the single
+server or at the cluster's first primary, from which a cluster client finds the other nodes."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from devstack.custom_resources import create_custom_resources
 from devstack.files import write_json_atomically
 from devstack.gateway import ApiGateway, serve
 from devstack.pollers import EventSources
+from devstack.redis_cluster import ValkeyCluster
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime
 from devstack.template import Template, samconfig_parameters, samconfig_stack_name
@@ -29,7 +36,7 @@ class StackConfig:
     host: str = "127.0.0.1"
     port: int = 3000
     aws_port: int = 4566
-    redis_port: int = 0
+    redis_port: int = 0  # in cluster mode, the first node's (the others follow); 0: free ports
     region: str = "us-east-1"
     state_dir: Path = Path(".devstack")
     keep_state: bool = True
@@ -47,7 +54,8 @@ class StackConfig:
 class LocalStack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        self.redis: RedisServer | None = None
+        self.redis: RedisServer | None = None  # the single server, or the cluster's first primary
+        self.cluster: ValkeyCluster | None = None
         self.moto: MotoServer | None = None
         self.aws: AwsClients | None = None
         self.template: Template | None = None
@@ -71,13 +79,7 @@ class LocalStack:
             if "CorsAllowOrigin" not in given and "CorsAllowOrigin" not in overrides:
                 overrides["CorsAllowOrigin"] = self._web.url
         self.template = Template.load(config.template_path, stack_name, config.region, overrides)
-        self.redis = RedisServer(
-            host=config.host,
-            port=config.redis_port,
-            data_dir=config.state_dir / "redis" if config.keep_state else None,
-            settings=cache_server_settings(self.template),
-            binary=config.redis_server,
-        ).start()
+        self.redis = self._start_redis(self.template)
         self.moto = MotoServer(config.host, config.aws_port)
         self.moto.start()
         self.aws = AwsClients(self.moto.url, config.region)
@@ -120,6 +122,30 @@ class LocalStack:
         write_json_atomically(config.endpoints_file, endpoints)
         return endpoints
 
+    def _start_redis(self, template: Template) -> RedisServer:
+        config = self.config
+        settings = cache_server_settings(template)
+        shape = cache_cluster_shape(template)
+        if shape is None:
+            return RedisServer(
+                host=config.host,
+                port=config.redis_port,
+                data_dir=config.state_dir / "redis" if config.keep_state else None,
+                settings=settings,
+                binary=config.redis_server,
+            ).start()
+        primaries, replicas = shape
+        self.cluster = ValkeyCluster(
+            primaries=primaries,
+            replicas_per_primary=replicas,
+            host=config.host,
+            base_port=config.redis_port,
+            data_dir=config.state_dir / "redis-cluster" if config.keep_state else None,
+            settings=settings,
+            binary=config.redis_server,
+        ).start()
+        return self.cluster.primary_nodes[0].server
+
     def describe(self, gateway: ApiGateway) -> dict[str, Any]:
         assert self.template is not None
         assert self.moto is not None
@@ -131,6 +157,10 @@ class LocalStack:
             "aws_endpoint_url": self.moto.url,
             "redis_url": self.redis.url,
             "redis_server": str(self.redis.binary_path),
+            "redis_cluster": self.cluster is not None,
+            "redis_nodes": (
+                self.cluster.describe() if self.cluster is not None else [{"url": self.redis.url, "role": "primary"}]
+            ),
             "region": t.region,
             "stack_name": t.stack_name,
             "routes": [f"{route.method} {route.resource} -> {route.function.logical_id}" for route in gateway.routes],
@@ -167,9 +197,19 @@ class LocalStack:
                 log.exception("could not save the local state")
         if self.moto:
             self.moto.stop()
-        if self.redis:
+        if self.cluster:
+            self.cluster.stop()
+        elif self.redis:
             self.redis.stop()
         os.environ.pop("MOTO_PORT", None)
+
+
+def cache_cluster_shape(template: Template) -> tuple[int, int] | None:
+    """(primaries, replicas of each) when the template's cache runs in cluster mode, else None."""
+    parameters = template.parameters
+    if str(parameters.get("CacheClusterMode", "disabled")) != "enabled":
+        return None
+    return int(parameters.get("NumNodeGroups", 1)), int(parameters.get("ReplicasPerNodeGroup", 0))
 
 
 def _refs_of(template: Template, kind: str) -> list[str]:

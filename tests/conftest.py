@@ -19,6 +19,7 @@ from moto import mock_aws
 from devstack import moto_fixes
 from devstack.aws import AwsClients, Provisioner, cache_server_settings, install_lambda_hook
 from devstack.custom_resources import create_custom_resources
+from devstack.redis_cluster import ValkeyCluster
 from devstack.redis_server import RedisServer
 from devstack.runtime import FunctionRuntime, LambdaContext
 from devstack.template import Template
@@ -96,12 +97,29 @@ def redis_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    settings = cache_server_settings(Template.load(TEMPLATE, "test", REGION))
+    # The parameter group of the single-node cache (the cluster's has cluster-enabled).
+    settings = cache_server_settings(Template.load(TEMPLATE, "test", REGION, {"CacheClusterMode": "disabled"}))
     server = RedisServer(settings=settings).start()
     try:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A real Valkey cluster of three primaries (its first primary's URL, from which a cluster
+    client finds the rest): REDIS_CLUSTER_TEST_URL if set, else one started for this session."""
+    configured = os.environ.get("REDIS_CLUSTER_TEST_URL")
+    if configured:
+        yield configured
+        return
+    settings = cache_server_settings(Template.load(TEMPLATE, "test", REGION, {"CacheClusterMode": "enabled"}))
+    cluster = ValkeyCluster(primaries=3, settings=settings).start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
 
 
 @dataclass
@@ -115,12 +133,14 @@ class LocalAws:
 
 
 @contextmanager
-def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Iterator[LocalAws]:
+def local_aws_context(redis_url: str, run_state_machines: bool = False, cluster: bool = False) -> Iterator[LocalAws]:
     """Every resource of template.yaml on moto's in-process mock, with each function's
     environment from the template: tests cannot drift from what is deployed.
 
     With `run_state_machines`, moto executes the template's state machines (its ASL engine, in a
-    thread per execution) and their Lambda tasks run the project's handlers in-process."""
+    thread per execution) and their Lambda tasks run the project's handlers in-process. With
+    `cluster`, `redis_url` is a cluster's (`redis_cluster_url`) and the template runs in cluster
+    mode: the functions get REDIS_CLUSTER=true and speak the cluster protocol."""
     saved_environment = dict(os.environ)
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
@@ -129,7 +149,12 @@ def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Itera
         AWS_REGION=REGION,
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    redis.Redis.from_url(redis_url).flushall()  # every test starts with an empty cache
+    # Every test starts with an empty cache.
+    if cluster:
+        with redis.RedisCluster.from_url(redis_url) as client:
+            client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    else:
+        redis.Redis.from_url(redis_url).flushall()
     host_port = redis_url.removeprefix("redis://").split("/")[0]
     host, port = host_port.rsplit(":", 1)
     moto_fixes.apply()
@@ -139,7 +164,9 @@ def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Itera
     real_invoke = LambdaFunction._invoke_lambda
     with mock_aws(config=config):
         # No web app here to take the API's allowed origin from (template.yaml's default): any.
-        template = Template.load(TEMPLATE, "test", REGION, {"CorsAllowOrigin": "*"})
+        template = Template.load(
+            TEMPLATE, "test", REGION, {"CorsAllowOrigin": "*", "CacheClusterMode": "enabled" if cluster else "disabled"}
+        )
         aws = AwsClients(None, REGION)
         Provisioner(template, aws, host, int(port)).provision()
         runtime = FunctionRuntime(template, environments=1)  # tests call one invocation at a time
@@ -168,4 +195,11 @@ def local_aws_context(redis_url: str, run_state_machines: bool = False) -> Itera
 @pytest.fixture
 def local_aws(redis_url: str) -> Iterator[LocalAws]:
     with local_aws_context(redis_url) as running:
+        yield running
+
+
+@pytest.fixture
+def local_aws_cluster(redis_cluster_url: str) -> Iterator[LocalAws]:
+    """`local_aws` with the cache in cluster mode, on a real three-primary cluster."""
+    with local_aws_context(redis_cluster_url, cluster=True) as running:
         yield running

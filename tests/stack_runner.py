@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ class RunningStack:
     log_path: Path
     process: subprocess.Popen[bytes]
     web_url: str | None = None  # where the web app is served, when the stack was given one
+    redis_cluster: bool = False  # the cache is a cluster (CacheClusterMode=enabled): redis_url is its first primary
+    redis_nodes: list[dict[str, Any]] = field(default_factory=list)  # each node's url and role (and slots)
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
@@ -102,6 +104,8 @@ def running_stack(
             log_path=log_path,
             process=process,
             web_url=endpoints.get("web_url"),
+            redis_cluster=bool(endpoints.get("redis_cluster", False)),
+            redis_nodes=list(endpoints.get("redis_nodes") or []),
         )
     finally:
         process.terminate()

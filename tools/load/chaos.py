@@ -1,6 +1,6 @@
-"""The faults the load injects: the Redis server killed and started again, the in-process ones
-through the stack's fault file (devstack/faults.py), the poison messages, and a watch on the
-dead-letter queues sampled as CloudWatch samples them for the alarms."""
+"""The faults the load injects: the Redis server (or every node of the Redis cluster) killed and
+started again, the in-process ones through the stack's fault file (devstack/faults.py), the poison
+messages, and a watch on the dead-letter queues sampled as CloudWatch samples them for the alarms."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import redis
 
 from devstack.aws import cache_server_settings
 from devstack.files import write_json_atomically
+from devstack.redis_cluster import ValkeyCluster
 from devstack.redis_server import RedisServer
 from devstack.template import Template
 
@@ -45,7 +46,11 @@ class FaultFile:
 @dataclass
 class RedisOutage:
     """SIGKILL to the stack's Redis server, then, after `seconds`, the same server binary on the
-    same port with the same settings (the template's cache parameter group), empty."""
+    same port with the same settings (the template's cache parameter group), empty.
+
+    When the stack's cache is a cluster (the server at `redis_url` says cluster_enabled), every
+    node of it is killed, primaries and replicas, and each starts again empty on its port with its
+    nodes.conf: the outage ends once the cluster is ok on every node with its slot map as before."""
 
     redis_url: str
     binary: str
@@ -53,29 +58,52 @@ class RedisOutage:
     down_at: float | None = None
     up_at: float | None = None
     restarted: RedisServer | None = None
+    cluster: ValkeyCluster | None = None
 
     def kill(self) -> None:
         client = redis.Redis.from_url(self.redis_url)
+        clustered = bool(client.info("cluster").get("cluster_enabled"))
         pid = int(client.info("server")["process_id"])
         client.close()
+        if clustered:
+            self.cluster = ValkeyCluster.attach(self.redis_url, self._settings(cluster=True), self.binary)
+            self.down_at = time.monotonic()
+            for node in self.cluster.nodes:
+                self.cluster.kill(node)  # returns once the node no longer answers
+            return
         self.down_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         while _answers(self.redis_url):
             time.sleep(0.01)
 
     def start_again(self) -> None:
+        if self.cluster is not None:
+            self.cluster.restart_all()  # returns once the cluster is ok on every node
+            self.up_at = time.monotonic()
+            return
         connection = redis.Redis.from_url(self.redis_url).connection_pool.connection_kwargs
         self.restarted = RedisServer(
             host=str(connection["host"]),
             port=int(connection["port"]),
-            settings=cache_server_settings(self.template),
+            settings=self._settings(cluster=False),
             binary=self.binary,
         ).start()  # returns once the server answers PING
         self.up_at = time.monotonic()
 
+    def _settings(self, cluster: bool) -> dict[str, str]:
+        """The settings of the cache parameter group the stack's server runs with (the template has
+        one per cache mode)."""
+        template = self.template
+        if "CacheClusterMode" in (template.document.get("Parameters") or {}):
+            mode = {"CacheClusterMode": "enabled" if cluster else "disabled"}
+            template = Template.load(template.path, template.stack_name, template.region, mode)
+        return cache_server_settings(template)
+
     def stop(self) -> None:
         if self.restarted is not None:
             self.restarted.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
 
 
 def _answers(url: str) -> bool:
