@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from photofeed.storage.feed_store import feed_key, member_of
 from tests import images
 from tests.e2e.conftest import Account, Api
 from tests.e2e.test_posts_and_follows_e2e import post_photo, settled
@@ -173,7 +174,7 @@ def test_a_stream_batch_the_relay_gave_up_on_is_replayed_from_the_stream_once(ap
     eventually(lambda: feed_ids(api, follower) == [post_id], what="the follow's backfill")
     eventually(lambda: told(api, author, "follow"), what="the author told of the follow")
     fanout_idle(stack)
-    redis.Redis.from_url(stack.redis_url).zrem(f"feed:{follower.id}", post_id)
+    redis.Redis.from_url(stack.redis_url).zrem(feed_key(follower.id), member_of(post_id))
     assert feed_ids(api, follower) == []
     stream_arn, shard_id, record = _stream_record(
         stack, "FollowsTable", {"follower_id": follower.id, "followee_id": author.id}

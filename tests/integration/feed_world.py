@@ -9,6 +9,9 @@ import random
 import uuid
 from typing import Any
 
+import redis
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from photofeed import wiring
 from photofeed.services.posts import new_post_id
 from photofeed.storage.tables import FollowRow, ItemRow, MediaKeys, PostRow
@@ -86,13 +89,7 @@ class World:
         quiet; with `shuffle`, messages run in a random order and some twice."""
         self.relay()
         for _ in range(50):
-            messages = []
-            while batch := self.fanout.receive():
-                messages += batch
-                for message in batch:
-                    self.local_aws.aws("sqs").delete_message(
-                        QueueUrl=self.fanout.url, ReceiptHandle=message["ReceiptHandle"]
-                    )
+            messages = self.take_fanout_messages()
             if not messages:
                 return
             if shuffle is not None:
@@ -102,7 +99,23 @@ class World:
                 self._run(message)
         raise AssertionError("fan-out did not settle")
 
+    def take_fanout_messages(self) -> list[dict[str, Any]]:
+        """Every message on the fan-out queue, taken off it."""
+        messages = []
+        while batch := self.fanout.receive():
+            messages += batch
+            for message in batch:
+                self.local_aws.aws("sqs").delete_message(
+                    QueueUrl=self.fanout.url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return messages
+
     def _run(self, message: dict[str, Any]) -> None:
+        assert self.try_fanout(message), json.loads(message["Body"])
+
+    def try_fanout(self, message: dict[str, Any]) -> bool:
+        """Run one fan-out message through the worker, as SQS delivers it; False if the worker
+        reports it failed (SQS would give it back for a retry)."""
         event = {
             "Records": [
                 {
@@ -118,8 +131,25 @@ class World:
                 }
             ]
         }
-        result = self.local_aws.handler("FanoutFunction")(event, self.ctx)
-        assert not result["batchItemFailures"], json.loads(message["Body"])
+        try:
+            result = self.local_aws.handler("FanoutFunction")(event, self.ctx)
+        except BatchProcessingError:  # every record of the batch failed: Lambda gives it all back
+            return False
+        return not result["batchItemFailures"]
+
+    # ------------------------------------------------------------------ the cache itself
+    @property
+    def cache(self) -> Any:
+        """The functions' own Redis client: `redis.Redis`, or `redis.RedisCluster` in cluster mode."""
+        return wiring.feed_store().redis
+
+    def flush_cache(self) -> None:
+        """Everything the cache holds is lost (on every shard of a cluster)."""
+        cache = self.cache
+        if isinstance(cache, redis.RedisCluster):
+            cache.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+        else:
+            cache.flushall()
 
     # ------------------------------------------------------------------ looking
     def feed(self, name: str, limit: int = 50) -> list[str]:

@@ -1,5 +1,7 @@
 """GET /feed through the read handler: fan-out, cursors, delete/follow/unfollow, rebuilds after
-cache loss, DynamoDB when Redis is down, and the hybrid fan-out across the threshold."""
+cache loss, DynamoDB when Redis is down, and the hybrid fan-out across the threshold. Every test
+runs twice: on one Valkey node, and on a real three-primary Valkey cluster (ElastiCache cluster
+mode), where a reader's keys, the posts and the timelines sit on different shards."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import uuid
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,9 @@ from tests.conftest import LocalAws
 from tests.integration.feed_world import World
 
 
-@pytest.fixture
-def world(local_aws: LocalAws, lambda_context: Any) -> World:
+@pytest.fixture(params=["one node", "cluster"])
+def world(request: pytest.FixtureRequest, lambda_context: Any) -> World:
+    local_aws: LocalAws = request.getfixturevalue("local_aws" if request.param == "one node" else "local_aws_cluster")
     return World(local_aws, lambda_context)
 
 
@@ -105,7 +107,19 @@ def test_a_deleted_post_disappears_before_fan_out_catches_up(world: World) -> No
     assert world.feed("bob") == []  # the read checks the post itself (cache tombstone or DynamoDB)
 
 
-def test_after_flushall_the_next_read_is_right(world: World, redis_url: str) -> None:
+def test_a_page_passes_over_many_deleted_posts_without_ending_the_feed(world: World) -> None:
+    world.follow("bob", "alice")
+    posts = [world.publish("alice") for _ in range(30)]
+    world.settle()
+    assert len(world.feed("bob")) == 30
+
+    for post in posts[-22:]:  # more than a page's window of the newest, and fan-out has not run
+        assert world.delete("alice", post) == 204
+
+    assert world.feed("bob", limit=5) == list(reversed(posts[:8]))
+
+
+def test_after_flushall_the_next_read_is_right(world: World) -> None:
     for follower in ("bob", "dave"):
         world.follow(follower, "alice")
     world.follow("bob", "carol")
@@ -113,7 +127,7 @@ def test_after_flushall_the_next_read_is_right(world: World, redis_url: str) -> 
     world.settle()
     before = world.feed("bob")
 
-    redis.Redis.from_url(redis_url).flushall()
+    world.flush_cache()
 
     assert before == sorted(posts, reverse=True)
     assert world.feed("bob") == before
@@ -123,13 +137,11 @@ def test_after_flushall_the_next_read_is_right(world: World, redis_url: str) -> 
     assert world.feed("bob")[0] == after
 
 
-def test_concurrent_readers_of_a_missing_feed_rebuild_it_once(
-    world: World, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_concurrent_readers_of_a_missing_feed_rebuild_it_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.follow("bob", "alice")
     post = world.publish("alice")
     world.settle()
-    redis.Redis.from_url(redis_url).flushall()
+    world.flush_cache()
     service = wiring.feed_service()
     rebuilds: list[int] = []
     real = service._recent_rows
@@ -204,11 +216,11 @@ def test_large_audiences_are_split_into_chunks(world: World, monkeypatch: pytest
 
 
 def test_crossing_the_threshold_either_way_keeps_every_feed_right(
-    world: World, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CELEBRITY_THRESHOLD", "3")
     wiring.reset()
-    client = redis.Redis.from_url(redis_url)
+    client = world.cache
     fans = [f"fan{index}" for index in range(5)]
 
     def check() -> None:

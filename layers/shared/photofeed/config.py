@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     user_pool_client_id: str = ""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # ElastiCache cluster mode: REDIS_URL is the configuration endpoint (any node locally) and the
+    # client routes each key to its shard (photofeed/storage/redis_client.py).
+    redis_cluster: bool = False
 
     # API Gateway allows 10 MB; nothing this API accepts comes near that.
     max_request_body_bytes: int = 65_536

@@ -174,14 +174,14 @@ def fanout_queue() -> WorkQueue:
 
 @lru_cache(maxsize=1)
 def rate_limiter() -> RateLimiter:
-    return RateLimiter(feed_store().redis, parse_limits(get_settings().write_rate_limits))
+    return RateLimiter(lambda: feed_store().redis, parse_limits(get_settings().write_rate_limits))
 
 
 @lru_cache(maxsize=1)
 def feed_store() -> FeedStore:
     settings = get_settings()
     return FeedStore(
-        connect(),
+        connect,  # on first use
         feed_cap=settings.feed_cap,
         timeline_cap=settings.timeline_cap,
         ttl_seconds=settings.feed_ttl_seconds,

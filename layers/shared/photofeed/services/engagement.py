@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import redis
-
 from photofeed.clock import now_iso
 from photofeed.errors import Forbidden, NotFound
 from photofeed.models.engagement import Comment, CreateCommentRequest
@@ -15,6 +13,7 @@ from photofeed.services.posts import new_post_id
 from photofeed.storage.engagement import EngagementRepository, comment_target
 from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.posts import PUBLISHED, PostRepository
+from photofeed.storage.redis_client import CACHE_ERRORS
 from photofeed.storage.tables import CommentRow, PostRow
 from photofeed.storage.users import UserRepository
 
@@ -108,5 +107,5 @@ class EngagementService:
             return
         try:
             change(self._feeds)
-        except redis.RedisError as error:
+        except CACHE_ERRORS as error:
             log.warning("feed cache not updated: %s", error)

@@ -7,10 +7,13 @@ truth) before acting, and readers filter deleted posts and unfollowed authors an
 
 Hybrid fan-out: an author with more than `celebrity_threshold` followers is not fanned out; the
 post goes into the author's timeline and readers merge the timelines of such authors they follow.
-Crossing the threshold is done in an order that never leaves a post unreachable:
-- up:   readers start merging the author (`celebs`), then fan-out stops (`nofan`);
+Crossing the threshold is done in an order that never leaves a post unreachable, on one node or
+across a cluster's shards (each follower's merge set lives in that follower's slot):
+- up:   the author joins `celebs` (what rebuilt merge sets take), then every follower's merge
+        set (one pipeline per node a page of followers), then fan-out stops (`nofan`);
 - down: fan-out starts again, every follower's feed is backfilled from the timeline, then
-        readers stop merging. The mode is kept in DynamoDB (`fanout_mode`) so a crash resumes.
+        readers stop merging (`celebs`, then every merge set). The mode is kept in DynamoDB
+        (`fanout_mode`) so a crash resumes.
 """
 
 from __future__ import annotations
@@ -84,13 +87,19 @@ class FanoutService:
         self._cache.fill([post_id])  # every reader of this post will want it: warm it once
         if not self._store.add_to_timeline(author_id, post_id, score):
             self._rebuild_timeline(author_id)
-        self._store.deliver(post_id, score, [author_id])
+        self._store.deliver(post_id, score, [author_id], author_id)
         if not self._fanned_out(author_id):
             return 1  # O(1): readers merge this author's timeline
         # The chunks carry the publishing time on, for the fan-out lag each one reports.
-        chunk = {"type": "deliver", "post_id": post_id, "score": score, "published_at": message.get("published_at")}
+        chunk = {
+            "type": "deliver",
+            "post_id": post_id,
+            "author_id": author_id,
+            "score": score,
+            "published_at": message.get("published_at"),
+        }
         return 1 + self._for_each_follower_chunk(
-            author_id, chunk, lambda chunk: self._store.deliver(post_id, score, chunk)
+            author_id, chunk, lambda chunk: self._store.deliver(post_id, score, chunk, author_id)
         )
 
     def post_deleted(self, message: dict[str, Any]) -> None:
@@ -117,8 +126,16 @@ class FanoutService:
             self._media.delete_variants(message["post_id"])
 
     def deliver(self, message: dict[str, Any]) -> int:
-        self._store.deliver(message["post_id"], int(message["score"]), message["user_ids"])
+        post_id = message["post_id"]
+        author_id = message.get("author_id") or self._author_of(post_id)  # chunks queued before it was sent
+        if author_id is None:
+            return 0  # the post is gone: nothing to deliver
+        self._store.deliver(post_id, int(message["score"]), message["user_ids"], author_id)
         return len(message["user_ids"])
+
+    def _author_of(self, post_id: str) -> str | None:
+        row = self._posts.many([post_id], consistent=True).get(post_id)
+        return row.author_id if row is not None else None
 
     def undeliver(self, message: dict[str, Any]) -> None:
         self._store.undeliver(message["post_ids"], message["user_ids"])
@@ -156,9 +173,11 @@ class FanoutService:
     def followed(self, message: dict[str, Any]) -> None:
         follower_id, followee_id = message["follower_id"], message["followee_id"]
         if self._follows.is_following(follower_id, followee_id):  # the truth, not the event
-            self._store.follow(follower_id, followee_id)
+            _, mode = self._users.fanout_state(followee_id)
+            self._store.follow(follower_id, followee_id, merged=mode in (PULL, DRAINING))
             self._store.add_follower(followee_id, follower_id)
-            self._store.backfill([follower_id], self._recent(followee_id, self._settings.follow_backfill_posts))
+            recent = self._recent(followee_id, self._settings.follow_backfill_posts)
+            self._store.backfill([follower_id], recent, followee_id)
         self._check_threshold(followee_id)
 
     def unfollowed(self, message: dict[str, Any]) -> None:
@@ -182,19 +201,25 @@ class FanoutService:
     def _stop_fanning_out(self, author_id: str) -> None:
         if self._users.set_fanout_mode(author_id, PULL, expected=None):
             self._ensure_celebrity_sets()
-            self._store.set_celebrity(author_id, merged=True, fanned_out=False)
+            self._store.set_merged(author_id, True)  # merge sets rebuilt from now on take the author
+            for page in self._follows.iter_follower_ids(author_id):
+                self._store.merge_into(page, author_id, merged=True)  # and every cached one
+            self._store.set_fanned_out(author_id, False)
             log.info("author no longer fanned out", extra={"author_id": author_id})
 
     def _start_fanning_out(self, author_id: str, mode: str | None) -> None:
         if mode == PULL and not self._users.set_fanout_mode(author_id, DRAINING, expected=PULL):
             return
         self._ensure_celebrity_sets()
-        self._store.set_celebrity(author_id, merged=True, fanned_out=True)  # new posts fan out again
+        self._store.set_merged(author_id, True)
+        self._store.set_fanned_out(author_id, True)  # new posts fan out again
         recent = self._recent(author_id, self._settings.timeline_cap)
         for page in self._follows.iter_follower_ids(author_id):
-            self._store.backfill(page, recent)  # the posts readers were merging
+            self._store.backfill(page, recent, author_id)  # the posts readers were merging
         if self._users.set_fanout_mode(author_id, None, expected=DRAINING):
-            self._store.set_celebrity(author_id, merged=False, fanned_out=True)
+            self._store.set_merged(author_id, False)
+            for page in self._follows.iter_follower_ids(author_id):
+                self._store.merge_into(page, author_id, merged=False)
             log.info("author fanned out again", extra={"author_id": author_id})
 
     # ------------------------------------------------------------------ helpers

@@ -1,10 +1,11 @@
 """The home feed: read a page fast from Redis, rebuild what is missing from DynamoDB, and answer
 from DynamoDB alone when Redis is down (slower, never a 5xx).
 
-A warm page is one script call: the feed, merged with the timelines of followed authors who are
-not fanned out, filtered (deleted posts, unfollowed authors) and hydrated from the post cache, all
-server-side. The JSON of each post is cached with its signed media URLs, so a warm read signs
-nothing and touches DynamoDB zero times.
+A warm page is two round trips on one node or on a cluster (storage/feed_store.py): a script on
+the reader's slot gives a window of the feed, then one pipeline reads the page's posts from the
+post cache on every node that holds them; following authors whose posts are not fanned out adds a
+round trip for their timelines. The JSON of each post is cached with its signed media URLs, so a
+warm read signs nothing and touches DynamoDB zero times.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from photofeed.storage.engagement import EngagementRepository
 from photofeed.storage.feed_store import CachedPost, FeedEntry, FeedStore, score_of
 from photofeed.storage.follows import FollowRepository
 from photofeed.storage.posts import PUBLISHED, PostRepository
+from photofeed.storage.redis_client import CACHE_ERRORS
 from photofeed.storage.tables import PostRow
 from photofeed.storage.users import UserRepository
 
@@ -121,29 +123,21 @@ class FeedService:
         if time.monotonic() >= self._redis_down_until:
             try:
                 return self._page_from_redis(user_id, limit, after)
-            except redis.RedisError as error:
+            except CACHE_ERRORS as error:
                 log.warning("feed cache unavailable; answering from DynamoDB: %s", error)
                 self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_SECONDS
         return self._page_from_dynamodb(user_id, limit, after)
 
     def _page_from_redis(self, user_id: str, limit: int, after: tuple[int, str] | None) -> str:
         for _ in range(_READ_ATTEMPTS):
-            read = self._store.read(user_id, limit, after)
+            # Posts missing from the post cache are read from DynamoDB and cached on the way.
+            read = self._store.read(user_id, limit, after, fill=self._cache.fill)
             if read.state == "missing_feed":
                 if not self.rebuild(user_id):
                     return self._page_from_dynamodb(user_id, limit, after)
                 continue
-            if read.state == "missing_sets":
-                if read.missing_following:
-                    self._store.write_following(user_id, self._follows.all_following_ids(user_id))
-                if read.missing_celebs:
-                    self.rebuild_celebrity_sets()
-                if read.missing_likes:
-                    self._store.write_likes(user_id, self._engagement.liked_post_ids(user_id))
-                continue
-            misses = [entry.post_id for entry in read.entries if not entry.cached]
-            if misses:
-                self._cache.fill(misses)  # then read again: the script filters them like the rest
+            if read.state == "missing_likes":
+                self._store.write_likes(user_id, self._engagement.liked_post_ids(user_id))
                 continue
             return _render(read.entries, limit)
         raise redis.RedisError("the feed kept changing under the reader")
@@ -179,17 +173,22 @@ class FeedService:
 
     # ------------------------------------------------------------------ rebuilding
     def rebuild(self, user_id: str) -> bool:
-        """Rebuild a missing feed from DynamoDB. One reader rebuilds (a lock); the others wait for
-        it. False if it could not be done in time (the caller answers from DynamoDB)."""
-        name = f"feed:{user_id}"
+        """Rebuild a missing feed (with its following, unfollowed and merge sets) from DynamoDB.
+        One reader rebuilds (a lock on the reader's slot); the others wait for it. False if it
+        could not be done in time (the caller answers from DynamoDB).
+
+        The order keeps every post reachable: the keys are reset first (fan-out delivers into the
+        feed from then on, checking the following set just written), `celebs` is read after the
+        merge set exists (a threshold crossing under way adds to it), and the posts come last."""
+        name = f"feed:{{{user_id}}}"
         if not self._store.lock(name, seconds=30):
             return self._store.wait_for_feed(user_id, seconds=3.0)
         try:
             if self._store.feed_exists(user_id):
                 return True  # rebuilt by the reader that held the lock just before us
-            self._store.open_feed(user_id)  # fan-out delivers into it while we read DynamoDB
             followees = self._follows.all_following_ids(user_id)
-            self._store.write_following(user_id, followees)
+            self._store.reset_user(user_id, followees)
+            self._store.close_merge(user_id, self._merged_among(followees))
             rows = self._recent_rows([*followees, user_id], self._settings.rebuild_posts_per_author, None)
             self._store.write_feed(user_id, [(row.id, score_of(row.id)) for row in rows])
             return True
@@ -206,6 +205,15 @@ class FeedService:
             self._store.write_celebrity_sets(merged=[*pulled, *draining], not_fanned_out=pulled)
         finally:
             self._store.unlock("celebs")
+
+    def _merged_among(self, followees: Sequence[str]) -> list[str]:
+        """The followees whose timelines readers merge: from `celebs`, else from DynamoDB."""
+        if not self._store.celebrity_sets_exist():
+            self.rebuild_celebrity_sets()
+            if not self._store.celebrity_sets_exist():  # another reader is rebuilding them
+                merged = {*self._users.authors_in_fanout_mode("pull"), *self._users.authors_in_fanout_mode("draining")}
+                return [followee for followee in followees if followee in merged]
+        return self._store.merged_among(followees)
 
     def _recent_rows(self, authors: Sequence[str], per_author: int, before_id: str | None) -> list[PostRow]:
         """Each author's newest published posts (queried in parallel: one query per author)."""

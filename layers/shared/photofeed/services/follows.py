@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import redis
-
 from photofeed.errors import BadRequest
 from photofeed.models.users import UserSummary
 from photofeed.pagination import Page
 from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.follows import FollowRepository
+from photofeed.storage.redis_client import CACHE_ERRORS
 from photofeed.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class FollowService:
             return
         try:
             change(self._feeds)
-        except redis.RedisError as error:
+        except CACHE_ERRORS as error:
             log.warning("following set not updated in the cache: %s", error)
 
     def followers(self, username: str, limit: int, cursor: str | None) -> Page[UserSummary]:

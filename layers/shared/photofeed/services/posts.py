@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-import redis
 from ulid import ULID
 
 from photofeed.clock import now_iso
@@ -29,6 +28,7 @@ from photofeed.storage.feed_store import FeedStore
 from photofeed.storage.idempotency import IdempotentActions
 from photofeed.storage.media import MediaStore, upload_key
 from photofeed.storage.posts import DELETED, PENDING_UPLOAD, PUBLISHED, PostRepository, items_of
+from photofeed.storage.redis_client import CACHE_ERRORS
 from photofeed.storage.tables import ItemRow, MediaKeys, PostRow
 from photofeed.storage.users import UserRepository
 
@@ -221,7 +221,7 @@ class PostService:
         if self._feeds is not None:
             try:
                 self._feeds.forget_post(post_id)
-            except redis.RedisError as error:
+            except CACHE_ERRORS as error:
                 # Lists then confirm statuses in DynamoDB while Redis is away (see published_now).
                 log.warning("deleted post not marked in the cache: %s", error)
 
@@ -244,6 +244,6 @@ def still_published(rows: list[PostRow], posts: PostRepository, feeds: FeedStore
         try:
             deleted = feeds.deleted_among([row.id for row in rows])
             return [row for row in rows if row.id not in deleted]
-        except redis.RedisError as error:
+        except CACHE_ERRORS as error:
             log.warning("post cache unavailable; checking statuses in DynamoDB: %s", error)
     return posts.published_now(rows)

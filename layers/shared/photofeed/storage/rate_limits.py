@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import redis
 
 from photofeed.errors import RateLimited
+from photofeed.storage.redis_client import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,15 @@ def parse_limits(text: str) -> dict[str, Limit]:
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis, limits: dict[str, Limit]) -> None:
-        self._redis = client
+    def __init__(self, client: redis.Redis | Callable[[], Any], limits: dict[str, Limit]) -> None:
+        """`client`, or a function giving it (called on each hit: the feed store connects lazily)."""
+        self._client = client
         self._limits = limits
 
-    @cached_property
+    @property
     def _script(self) -> Any:
-        return self._redis.register_script(_HIT)
+        client = self._client if isinstance(self._client, redis.Redis | redis.RedisCluster) else self._client()
+        return client.register_script(_HIT)  # a Script is the text and its SHA-1: cheap to make
 
     def hit(self, user_id: str, action: str) -> None:
         """Count one `action` by the user; RateLimited (429) past the limit, with the wait."""
@@ -69,7 +72,7 @@ class RateLimiter:
         window = int(now // limit.seconds)
         try:
             count = int(self._script(keys=[f"rl:{action}:{user_id}:{window}"], args=[limit.seconds + 1]))
-        except redis.RedisError as error:
+        except CACHE_ERRORS as error:
             log.warning("rate limit not checked (cache unavailable): %s", error)
             return
         if count > limit.requests:
