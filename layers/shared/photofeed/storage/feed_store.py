@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 from redis.crc import key_slot
@@ -118,42 +118,50 @@ def _time_chars(score: int) -> str:
 # A row's post hash is read here when this node holds it (always on one node or a one-shard
 # cluster: the page is then one round trip); 0 says it is on another node (the client reads it).
 _READ_USER = """#!lua flags=allow-cross-slot-keys
+local call = redis.call
 local feed, following, unfollowed, merge, likes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local range_max, window, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local cursor_member, hydrate = ARGV[4], tonumber(ARGV[5])
-if redis.call('ZSCORE', feed, '~') == false or redis.call('EXISTS', following) == 0
-   or redis.call('EXISTS', unfollowed) == 0 or redis.call('EXISTS', merge) == 0 then
+-- `~` sorts last (+inf, and after `!`): reading the last entry is O(1), ZSCORE walks the listpack.
+if call('ZRANGE', feed, -1, -1)[1] ~= '~' or call('EXISTS', following) == 0
+   or call('EXISTS', unfollowed) == 0 or call('EXISTS', merge) == 0 then
   return {0}
 end
-if redis.call('EXISTS', likes) == 0 then return {-1} end
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
-local alphabet = {}
-for i = 1, 32 do alphabet[i - 1] = string.sub('0123456789ABCDEFGHJKMNPQRSTVWXYZ', i, i) end
+if call('EXISTS', likes) == 0 then return {-1} end
+for _, key in ipairs(KEYS) do call('EXPIRE', key, ttl) end
+local a = {}
+for i = 1, 32 do a[i - 1] = string.sub('0123456789ABCDEFGHJKMNPQRSTVWXYZ', i, i) end
 local cursor_score = tonumber(range_max)
 local rows, liked, posts = {}, {}, {}
-local raw = redis.call('ZREVRANGEBYSCORE', feed, range_max, '-inf', 'WITHSCORES', 'LIMIT', 0, window)
+local raw = call('ZREVRANGEBYSCORE', feed, range_max, '-inf', 'WITHSCORES', 'LIMIT', 0, window)
 for i = 1, #raw, 2 do
   local member, score = raw[i], raw[i + 1]
   if member ~= '~' and member ~= '!'
      and not (cursor_member ~= '' and tonumber(score) == cursor_score and member >= cursor_member) then
     rows[#rows + 1] = member
     rows[#rows + 1] = score
-    liked[#liked + 1] = redis.call('SISMEMBER', likes, member)
+    liked[#liked + 1] = call('SISMEMBER', likes, member)
     if #posts < hydrate then
-      local ms, chars = tonumber(score), {}
-      for c = 10, 1, -1 do
-        local digit = ms % 32
-        chars[c] = alphabet[digit]
-        ms = (ms - digit) / 32
-      end
-      local post = redis.pcall('HMGET', 'post:' .. table.concat(chars) .. member, 'a', 's', 'm', 'l', 'c')
+      -- The post id: its ten time characters (Crockford base32 of the score) and the member.
+      local ms = tonumber(score)
+      local d0 = ms % 32; ms = (ms - d0) / 32
+      local d1 = ms % 32; ms = (ms - d1) / 32
+      local d2 = ms % 32; ms = (ms - d2) / 32
+      local d3 = ms % 32; ms = (ms - d3) / 32
+      local d4 = ms % 32; ms = (ms - d4) / 32
+      local d5 = ms % 32; ms = (ms - d5) / 32
+      local d6 = ms % 32; ms = (ms - d6) / 32
+      local d7 = ms % 32; ms = (ms - d7) / 32
+      local d8 = ms % 32; ms = (ms - d8) / 32
+      local id = a[ms] .. a[d8] .. a[d7] .. a[d6] .. a[d5] .. a[d4] .. a[d3] .. a[d2] .. a[d1] .. a[d0] .. member
+      local post = redis.pcall('HMGET', 'post:' .. id, 'a', 's', 'm', 'l', 'c')
       if post.err then posts[#posts + 1] = 0 else posts[#posts + 1] = post end
     end
   end
 end
 local last = {}
 if #raw == 2 * window then last = {raw[#raw - 1], raw[#raw]} end
-return {1, redis.call('SMEMBERS', unfollowed), redis.call('SMEMBERS', merge), rows, liked, posts, last}
+return {1, call('SMEMBERS', unfollowed), call('SMEMBERS', merge), rows, liked, posts, last}
 """
 
 # The post hashes of ARGV (post ids), all on this node: {{a, s, m, l, c}, ...}.
@@ -192,19 +200,17 @@ return 0
 # Add one post (ARGV: member, score, cap, author, then user ids on this node) to the feeds that
 # exist of users who follow the author (or are the author), each kept at most `cap` posts.
 _DELIVER = """#!lua flags=allow-cross-slot-keys
+local call = redis.call
 local member, score, cap, author = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local added = 0
 for i = 5, #ARGV do
   local user = ARGV[i]
   local feed = 'feed:{' .. user .. '}'
-  if redis.call('EXISTS', feed) == 1
-     and (user == author or redis.call('SISMEMBER', 'fol:{' .. user .. '}', author) == 1) then
-    if redis.call('ZADD', feed, score, member) == 1 then
-      added = added + 1
-      if redis.call('ZCARD', feed) > cap + 1 then
-        redis.call('ZREMRANGEBYRANK', feed, 0, -(cap + 2))
-      end
-    end
+  if call('EXISTS', feed) == 1
+     and (user == author or call('SISMEMBER', 'fol:{' .. user .. '}', author) == 1)
+     and call('ZADD', feed, score, member) == 1 then
+    added = added + 1
+    if call('ZCARD', feed) > cap + 1 then call('ZREMRANGEBYRANK', feed, 0, -(cap + 2)) end
   end
 end
 return added
@@ -325,7 +331,7 @@ return 0
 
 # Is the feed valid (KEYS: feed, fol, unf, merge)?
 _VALID = """
-if redis.call('ZSCORE', KEYS[1], '~') == false then return 0 end
+if redis.call('ZRANGE', KEYS[1], -1, -1)[1] ~= '~' then return 0 end
 for i = 2, 4 do if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end end
 return 1
 """
@@ -352,8 +358,7 @@ _SCRIPTS = {
 }
 
 
-@dataclass(frozen=True)
-class FeedEntry:
+class FeedEntry(NamedTuple):  # a tuple: a page makes 21 of them on every read
     post_id: str
     score: int
     author_id: str  # '' when the post is not in the cache
@@ -387,15 +392,10 @@ class CachedPost:
 Filler = Callable[[Sequence[str]], Sequence[CachedPost]]
 
 
-@dataclass
-class _Candidate:
+class _Candidate(NamedTuple):
     score: int
     member: str
     from_feed: bool  # else from a merged author's timeline
-
-    @property
-    def post_id(self) -> str:
-        return post_id_of(self.score, self.member)
 
 
 def _newer(first: tuple[int, str], second: tuple[int, str]) -> bool:
@@ -846,7 +846,7 @@ class FeedStore:
         """The entries among `batch` (newest first) that the reader sees, hydrated: from `known`
         (the post hashes the reader's node read, by member), else in one pipeline; `liked_rows`
         tells the reader's likes of the feed's rows (a timeline's are asked in that pipeline)."""
-        ids = [candidate.post_id for candidate in batch]
+        ids = [post_id_of(candidate.score, candidate.member) for candidate in batch]
         posts: dict[str, list[Any]] = {}
         liked: dict[str, bool] = {}
         for candidate, post_id in zip(batch, ids, strict=True):
