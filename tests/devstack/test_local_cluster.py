@@ -11,7 +11,11 @@ import redis
 
 from devstack.aws import cache_server_settings
 from devstack.template import Template
+from tests import images
 from tests.conftest import REGION, TEMPLATE
+from tests.e2e.conftest import Api
+from tests.e2e.test_posts_and_follows_e2e import post_photo, settled
+from tests.e2e.test_redrive_e2e import feed_ids
 from tests.stack_runner import eventually, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -40,3 +44,16 @@ def test_the_local_stack_runs_the_cache_as_a_cluster_of_the_template_shards(tmp_
             assert config == {"zset-max-listpack-entries": settings["zset-max-listpack-entries"]}
         banner = eventually(lambda: "Ctrl-C stops it." in stack.log() and stack.log(), what="the banner")
         assert all(url in banner for url in primaries | replicas)
+
+        # The same API on three shards: posts of three authors reach a follower's feed.
+        api = Api(stack.api_url)
+        reader, *authors = (api.sign_up() for _ in range(4))
+        posted = []
+        for author in authors:
+            assert api.call("PUT", f"/users/{author.username}/follow", token=reader.id_token).status_code == 204
+        assert api.call("GET", "/feed", token=reader.id_token).json() == {"items": [], "next_cursor": None}
+        for index, author in enumerate(authors):
+            post_id = post_photo(api, author, images.jpeg(), title=f"From shard land {index}")
+            assert settled(api, author, post_id)["status"] == "published"
+            posted.append(post_id)
+        eventually(lambda: feed_ids(api, reader) == sorted(posted, reverse=True), what="the three posts in the feed")
