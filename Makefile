@@ -56,8 +56,8 @@ web: $(WEB_STAMP) ## Build the web app into web/dist (its API types generated fr
 browser: $(STAMP) ## Make sure a Chromium is there for the browser tests (apt-get as root on Debian)
 	$(BIN)/python -m tools.browser --install
 
-local: $(STAMP) web ## Run the whole stack on this machine (web app on http://127.0.0.1:5173, API on :3000); RESET=1 starts empty
-	$(BIN)/python -m devstack --web-dir web/dist $(if $(RESET),--reset,)
+local: $(STAMP) web ## Run the whole stack on this machine (web app on http://127.0.0.1:5173, API on :3000); RESET=1 starts empty; PARAMS="NumNodeGroups=3 …" sets template parameters
+	$(BIN)/python -m devstack --web-dir web/dist $(if $(RESET),--reset,) $(foreach param,$(PARAMS),--parameter $(param))
 
 test: $(STAMP) lint validate build web browser ## Lint, validate and build the template and the web app, then run the whole test suite
 	$(BIN)/python -m pytest
@@ -93,7 +93,16 @@ deploy: build ## sam deploy, then build and publish the web app (first time: mak
 	$(MAKE) web
 	$(BIN)/python -m tools.deploy_web --config-env $(if $(GUIDED),default,prod) $(if $(STACK),--stack-name $(STACK),)
 
+# The feed part compares fan-out with redis-benchmark's ZADD rate: redis-tools (Debian's package,
+# as root with apt-get) when it is missing; without it those figures say "not measured".
 bench: $(STAMP) ## Measure the figures: a table beside their targets (ONLY=feed,… for some parts; logs in .bench/)
+	@if [ -z "$(ONLY)" ] || echo ",$(ONLY)," | grep -q ',feed,'; then \
+		command -v redis-benchmark >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& echo "redis-benchmark not found: installing redis-tools with apt-get" \
+			&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null; } \
+		|| echo "redis-benchmark not found and not installed (install redis-tools): its figures will say 'not measured'"; \
+	fi
 	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY),)
 
 load: $(STAMP) ## A bounded load with faults on a local stack of its own, then what held (SECONDS=180 to change)

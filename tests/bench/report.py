@@ -28,9 +28,14 @@ def _constant(value: Any, figures: Mapping[str, Any]) -> bool:
 
 TARGETS: dict[str, Target] = {
     "feed_read_p99_ms": Target("≤ 2 ms", lambda value, _: float(value) <= 2),
+    # A page through the real read handler against Stream-Framework's bare read of a Redis feed,
+    # measured in the same run on the same server: p99 over p99 (the cluster's too, see CLUSTER).
+    "feed_read_p99_vs_stream_framework": Target("≤ 1 (p99 ≤ Stream-Framework's)", lambda value, _: float(value) <= 1),
     "dynamodb_calls_per_warm_read": Target("0", lambda value, _: float(value) == 0),
     "per_feed_page_dynamodb_calls_warm": Target("0", lambda value, _: float(value) == 0),
     "fanout_deliveries_per_s": Target("≥ 200,000 /s", lambda value, _: float(value) >= 200_000),
+    # Deliveries per second over redis-benchmark's pipelined ZADD rate on the same server(s).
+    "fanout_vs_redis_benchmark_zadd": Target("≥ 0.5 (aim)", lambda value, _: float(value) >= 0.5),
     "time_to_feed_10k_s": Target("≤ 1 s", lambda value, _: float(value) <= 1),
     "celebrity_publish_redis_writes": Target("O(1), none per follower", _constant),
     "celebrity_post_in_next_read_of_sample": Target("every follower", _all_of),
@@ -40,10 +45,20 @@ TARGETS: dict[str, Target] = {
 }
 
 HEADERS = ("figure", "value", "target", "status")
+# The cluster's figures (the feed on a cluster of shards, `make bench` measures both) carry this
+# prefix; each is held to the target of its single-node name unless it has one of its own.
+CLUSTER = "cluster_"
+
+
+def target_of(name: str) -> Target | None:
+    target = TARGETS.get(name)
+    if target is None and name.startswith(CLUSTER):
+        target = TARGETS.get(name.removeprefix(CLUSTER))
+    return target
 
 
 def status(name: str, figures: Mapping[str, Any]) -> tuple[str, str]:
-    target = TARGETS.get(name)
+    target = target_of(name)
     if target is None:
         return "reported", ""
     try:
@@ -82,5 +97,5 @@ def table(figures: Mapping[str, Any], parts: Mapping[str, list[str]]) -> str:
 
 def verdicts(figures: Mapping[str, Any]) -> tuple[int, int]:
     """(met, not met) among the figures measured that have a target."""
-    outcomes = [status(name, figures)[1] for name in TARGETS if name in figures]
+    outcomes = [status(name, figures)[1] for name in figures if target_of(name) is not None]
     return outcomes.count("met"), outcomes.count("not met")

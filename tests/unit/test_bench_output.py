@@ -42,11 +42,23 @@ NOISY_BENCH = textwrap.dedent(
         return {
             "feed_read_p99_ms": 1.17,
             "dynamodb_calls_per_warm_read": 0.0,
+            "redis_round_trips_per_warm_read": 2.0,
+            "cluster_feed_read_p99_ms": 2.4,
+            "cluster_redis_round_trips_per_warm_read": 2.0,
+            "stream_framework_read_p99_ms": 1.3,
+            "feed_read_p99_vs_stream_framework": 0.9,
+            "cluster_feed_read_p99_vs_stream_framework": 1.846,
             "fanout_deliveries_per_s": 150000,
+            "redis_benchmark_zadd_per_s": 790000,
+            "fanout_vs_redis_benchmark_zadd": 0.19,
+            "cluster_fanout_deliveries_per_s": 210000,
+            "cluster_redis_benchmark_zadd_per_s": 400000,
+            "cluster_fanout_vs_redis_benchmark_zadd": 0.525,
             "time_to_feed_10k_s": 0.12,
             "celebrity_publish_redis_writes": 5,
             "celebrity_post_in_next_read_of_sample": "1000/1000",
             "redis_bytes_per_feed_entry": 38.1,
+            "cluster_redis_bytes_per_feed_entry": 41.5,
         }
 
     def failing_part():
@@ -105,6 +117,31 @@ def test_the_terminal_shows_progress_and_the_figures_beside_their_targets_only(t
     log = (tmp_path / ".bench" / "bench.log").read_text()
     assert all(noise in log for noise in NOISE), log
     assert ".bench/bench.log" in terminal  # the terminal says where the rest went
+
+
+def test_the_cluster_and_the_baselines_are_shown_beside_their_targets(tmp_path: Path) -> None:
+    """Both modes side by side: the cluster's figures beside the single node's, held to the same
+    targets; the read against Stream-Framework's and fan-out against redis-benchmark's ZADD."""
+    terminal = run_bench(tmp_path).stdout
+
+    ratio_target = ["≤", "1", "(p99", "≤", "Stream-Framework's)"]
+    assert row(terminal, "feed_read_p99_vs_stream_framework") == [
+        *("feed_read_p99_vs_stream_framework", "0.9", *ratio_target, "met")
+    ]
+    assert row(terminal, "cluster_feed_read_p99_vs_stream_framework") == [
+        *("cluster_feed_read_p99_vs_stream_framework", "1.846", *ratio_target, "not", "met")
+    ]
+    assert row(terminal, "stream_framework_read_p99_ms") == ["stream_framework_read_p99_ms", "1.3", "reported"]
+    assert row(terminal, "fanout_vs_redis_benchmark_zadd")[1:] == ["0.19", "≥", "0.5", "(aim)", "not", "met"]
+    assert row(terminal, "cluster_fanout_vs_redis_benchmark_zadd")[1:] == ["0.525", "≥", "0.5", "(aim)", "met"]
+    assert row(terminal, "redis_benchmark_zadd_per_s") == ["redis_benchmark_zadd_per_s", "790,000", "reported"]
+    # A cluster figure without a target of its own has its single-node name's.
+    assert row(terminal, "cluster_feed_read_p99_ms")[1:] == ["2.4", "≤", "2", "ms", "not", "met"]
+    assert row(terminal, "cluster_fanout_deliveries_per_s")[1:] == ["210,000", "≥", "200,000", "/s", "met"]
+    assert row(terminal, "cluster_redis_bytes_per_feed_entry")[1:] == ["41.5", "≤", "40", "(aim)", "not", "met"]
+    assert row(terminal, "cluster_redis_round_trips_per_warm_read")[1:] == ["2", "reported"]
+    # Every figure with a target counts in the verdict, the cluster's included.
+    assert "targets: 11 met, 5 not met" in terminal, terminal
 
 
 def test_the_results_file_is_written_whole(tmp_path: Path) -> None:
