@@ -35,6 +35,8 @@ def test_concurrent_requests_to_one_function_keep_their_own_caller(monkeypatch: 
             "StreamArn": "s",
             "PrimaryEndPoint.Address": "127.0.0.1",
             "PrimaryEndPoint.Port": "1",
+            "ConfigurationEndPoint.Address": "127.0.0.1",
+            "ConfigurationEndPoint.Port": "1",
             "DomainName": "d",
         }
     saved = dict(os.environ)
