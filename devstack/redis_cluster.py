@@ -234,6 +234,7 @@ class ValkeyCluster:
             if form:
                 self._form(timeout)
             self._settle(timeout, self._layout or None)
+            self._list_replicas(timeout)
         except BaseException:
             self.stop()
             raise
@@ -257,11 +258,13 @@ class ValkeyCluster:
         replica's replica, syncs from it, and takes its slots back (CLUSTER FAILOVER)."""
         node.server.start(timeout)
         self._settle(timeout, self._layout, take_back=True)
+        self._list_replicas(timeout)
 
     def restart_all(self, timeout: float = 30.0) -> None:
         """Every node again (after they were all killed), as `restart` does for one."""
         _each_at_once(self.nodes, lambda node: node.server.start(timeout))
         self._settle(timeout, self._layout, take_back=True)
+        self._list_replicas(timeout)
 
     @classmethod
     def attach(
@@ -468,6 +471,35 @@ class ValkeyCluster:
             if time.monotonic() > deadline:
                 node, problem = problems[0]
                 raise RedisServerFailed(self._failure(node, problem, timeout))
+            time.sleep(POLL_SECONDS)
+
+    def _list_replicas(self, timeout: float) -> None:
+        """Wait until the cluster's slot map (CLUSTER SLOTS, what clients read) names every
+        replica. A replica is left out of it until it reports a replication offset, which a
+        primary that has written nothing yet never gives it: a write on each primary (a key of its
+        own slots, set and deleted) starts the offsets, and ElastiCache's replicas, long running,
+        always have one. Clients that read from replicas find them from the start."""
+        if not any(node.role == REPLICA for node in self.nodes):
+            return
+        for primary in self.primary_nodes:
+            key = next(
+                f"replicas-listed:{index}"
+                for index in range(100_000)
+                if any(first <= key_slot(f"replicas-listed:{index}".encode()) <= last for first, last in primary.slots)
+            )
+            with primary.client() as client:
+                client.set(key, "1")
+                client.delete(key)
+        wanted = {primary.port: len(self.replicas_of(primary)) for primary in self.primary_nodes}
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.primary_nodes[0].client() as client:
+                ranges = client.execute_command("CLUSTER", "SLOTS")
+            listed = {int(entry[2][1]): len(entry) - 3 for entry in ranges}
+            if all(listed.get(port, 0) >= count for port, count in wanted.items()):
+                return
+            if time.monotonic() > deadline:
+                raise RedisServerFailed(f"the cluster's slot map did not name every replica in {timeout:g} s: {listed}")
             time.sleep(POLL_SECONDS)
 
     def _take_back(self, agreed: Layout, expected: Layout, asked: dict[str, float]) -> None:

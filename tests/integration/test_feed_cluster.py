@@ -20,6 +20,7 @@ from photofeed import wiring
 from photofeed.storage.feed_store import feed_key
 from tests.conftest import REGION, TEMPLATE, LocalAws, local_aws_context
 from tests.integration.feed_world import World
+from tests.stack_runner import eventually
 
 
 @pytest.fixture
@@ -164,3 +165,39 @@ def _run_fanout(world: World, messages: list[dict[str, Any]] | None = None) -> l
     if messages is None:
         messages = world.take_fanout_messages()
     return [message for message in messages if not world.try_fanout(message)]
+
+
+@pytest.fixture
+def cluster_with_replicas() -> Iterator[ValkeyCluster]:
+    settings = cache_server_settings(Template.load(TEMPLATE, "test", REGION, {"CacheClusterMode": "enabled"}))
+    cluster = ValkeyCluster(primaries=3, replicas_per_primary=1, settings=settings).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_merged_authors_timeline_is_read_from_its_shards_replica(
+    cluster_with_replicas: ValkeyCluster, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_aws_context(cluster_with_replicas.url, cluster=True) as local_aws:
+        monkeypatch.setenv("CELEBRITY_THRESHOLD", "1")  # over the template's, which the functions were given
+        wiring.reset()
+        world = World(local_aws, lambda_context)
+        for fan in ("bob", "carol"):
+            world.follow(fan, "star")  # two followers: the star is merged, not fanned out
+        world.settle()
+        post = world.publish("star")
+        world.settle()
+        timeline = f"tl:{world.user('star')['id']}"
+        primary = cluster_with_replicas.primary_for_key(timeline)
+        (replica,) = cluster_with_replicas.replicas_of(primary)
+
+        def timeline_reads(node: Any) -> int:
+            stats = node.client().info("commandstats").get("cmdstat_zrevrangebyscore", {})
+            return int(stats.get("calls", 0))
+
+        before = timeline_reads(replica)
+        eventually(lambda: world.feed("bob") == [post], what="the star's post, once the replica has it")
+        assert world.feed("carol") == [post]
+        assert timeline_reads(replica) >= before + 2  # the pages' timeline reads came from the replica

@@ -29,7 +29,7 @@ from photofeed.storage.posts import PostRepository
 from photofeed.storage.push import DeviceRegistry, PushGateway
 from photofeed.storage.queues import WorkQueue
 from photofeed.storage.rate_limits import RateLimiter, parse_limits
-from photofeed.storage.redis_client import connect
+from photofeed.storage.redis_client import connect, connect_timeline_reader
 from photofeed.storage.search_index import SearchIndex
 from photofeed.storage.users import UserRepository
 
@@ -186,6 +186,7 @@ def feed_store() -> FeedStore:
         timeline_cap=settings.timeline_cap,
         ttl_seconds=settings.feed_ttl_seconds,
         post_ttl_seconds=settings.post_cache_ttl_seconds,
+        timeline_reader=connect_timeline_reader if settings.redis_cluster else None,
     )
 
 

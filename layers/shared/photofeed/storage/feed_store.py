@@ -418,9 +418,17 @@ class FeedStore:
         timeline_cap: int = 200,
         ttl_seconds: int = 30 * 24 * 3600,
         post_ttl_seconds: int = 3600,
+        timeline_reader: Callable[[], Any] | None = None,
     ) -> None:
         """`client`, or a function that connects (called on first use: a cluster client reads the
-        slot map when it is made, and a cache that is down then must not fail the caller)."""
+        slot map when it is made, and a cache that is down then must not fail the caller).
+        `timeline_reader` connects the client that reads merged authors' timelines for pages: on a
+        cluster, one that reads them from the shards' replicas (a celebrity's timeline is one key
+        every follower reads; its replicas share that). Only those reads: a replica a few
+        milliseconds behind can only leave out a post just published, which the next read shows;
+        every post is still checked against the post cache on the primaries (deleted ones drop)."""
+        self._connect_timeline_reader = timeline_reader
+        self._timeline_client: Any = None
         self._connect = (
             client if callable(client) and not isinstance(client, redis.Redis | redis.RedisCluster) else None
         )
@@ -828,7 +836,9 @@ class FeedStore:
     def _timeline_windows(
         self, author_ids: Sequence[str], range_max: str, window: int
     ) -> list[list[tuple[str, float]]]:
-        with self.redis.pipeline(transaction=False) as pipe:
+        if self._timeline_client is None:
+            self._timeline_client = self._connect_timeline_reader() if self._connect_timeline_reader else self.redis
+        with self._timeline_client.pipeline(transaction=False) as pipe:
             for author_id in author_ids:
                 pipe.zrevrangebyscore(TIMELINE + author_id, range_max, "-inf", start=0, num=window, withscores=True)
             replies = pipe.execute()

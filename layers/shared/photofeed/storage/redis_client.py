@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import LoadBalancingStrategy
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
@@ -18,6 +19,23 @@ from photofeed.config import get_settings
 # the cache (reads from DynamoDB, writes through) catch these. redis-py's cluster client raises
 # RedisClusterException, which is not a RedisError, for a slot map it cannot make whole.
 CACHE_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+def connect_timeline_reader() -> redis.RedisCluster:
+    """On a cluster, the client FeedStore reads merged authors' timelines with: from the shards'
+    replicas in turn (their primaries when a shard has none). redis.ConnectionError if the
+    cluster cannot be reached."""
+    settings = get_settings()
+    try:
+        return redis.RedisCluster.from_url(
+            settings.redis_url,
+            socket_timeout=1.0,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 1),
+            load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS,
+        )
+    except RedisClusterException as error:
+        raise redis.ConnectionError(f"the cache cluster cannot be reached: {error}") from error
 
 
 def connect() -> redis.Redis | redis.RedisCluster:
