@@ -83,6 +83,10 @@ def test_a_poison_fanout_message_dead_letters_and_once_fixed_the_redrive_deliver
 ) -> None:
     author, follower = api.sign_up(), api.sign_up()
     assert api.call("PUT", f"/users/{author.username}/follow", token=follower.id_token).status_code == 204
+    # The relay queues the follow's fan-out message before it starts the notification: once the
+    # author is told, the message is on the queue, and the queue's draining means it was handled
+    # (before the fault below, which it would otherwise meet).
+    eventually(lambda: told(api, author, "follow"), what="the author told of the follow")
     fanout_idle(stack)
     assert feed_ids(api, follower) == []  # the follower's feed is built: from now on only fan-out fills it
     assert messages_in(stack, "FanoutDeadLetterQueue") == 0
